@@ -1,0 +1,312 @@
+"""The exception tree. Every error this SDK raises is an :class:`InpaintError`.
+
+::
+
+    * InpaintError
+      + ConfigurationError          bad local setup (no credentials, bad key); nothing was sent
+        - ValidationError            bad local input (file, prompt, parameter); nothing was sent
+      + APIError
+        - APIConnectionError         the request never got an answer before it was sent in full
+          · APITimeoutError          connect timeout (safe to retry)
+        - OutcomeUnknownError        sent, but no answer: the edit may have been charged
+        - APIStatusError             .status_code .body .headers .request_id .code .details
+          · BadRequestError 400      · AuthenticationError 401
+          · PaymentRequiredError 402 (X402DiscoveryError, WalletCreditError, InsufficientBalanceError)
+          · PermissionDeniedError 403 · NotFoundError 404 · ConflictError 409 · GoneError 410
+          · PayloadTooLargeError 413 · UnsupportedMediaTypeError 415
+          · ContentPolicyError 422   · RateLimitError 429 (.retry_after .reset_at)
+          · ServerError 5xx (GatewayTimeoutError 504)
+      + TopUpError                   a wallet top-up did not complete
+        - TopUpLimitError            the TopUpPolicy cap would be exceeded; nothing was signed
+        - SettlementFailedError      402 SETTLEMENT_FAILED: no funds moved; may be retried
+
+The status → class table is :data:`STATUS_CLASSES`; :func:`make_status_error` builds the error
+from a response and never fails on an odd body (an HTML page from Cloudflare is kept as text).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+
+__all__ = [
+    "STATUS_CLASSES",
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConflictError",
+    "ContentPolicyError",
+    "GatewayTimeoutError",
+    "GoneError",
+    "InpaintError",
+    "NotFoundError",
+    "OutcomeUnknownError",
+    "PayloadTooLargeError",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "SettlementFailedError",
+    "TopUpError",
+    "TopUpLimitError",
+    "UnsupportedMediaTypeError",
+    "ValidationError",
+    "make_status_error",
+]
+
+_MAX_MESSAGE_CHARS = 300
+
+
+class InpaintError(Exception):
+    """Base class of every error raised by inpaint_async."""
+
+
+class ConfigurationError(InpaintError):
+    """The client is set up wrongly (no credentials, a malformed key, a bad option); nothing was sent."""
+
+
+class ValidationError(ConfigurationError, ValueError):
+    """A request argument is invalid (file, prompt, parameter); raised before anything is sent."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class APIError(InpaintError):
+    """A request went (or tried to go) to the API and did not succeed."""
+
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+
+
+class APIConnectionError(APIError):
+    """The connection failed before the request was sent in full; the server did no work."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The connection could not be established in time; the server did no work."""
+
+
+class OutcomeUnknownError(APIError):
+    """The request was sent but no usable answer came back: it may have been charged.
+
+    Raised for a 504, a read timeout, or a disconnect after the body was sent. Retried only when
+    the caller opts in with ``RetryPolicy(retry_unknown_outcome=True)``.
+    """
+
+
+class APIStatusError(APIError):
+    """The API answered with an error status."""
+
+    status_code: ClassVar[int] = 0
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: Any,
+        headers: Mapping[str, str],
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.status_code = status_code  # type: ignore[misc]
+        self.body = body
+        self.headers: Mapping[str, str] = headers
+        code = body.get("code") if isinstance(body, dict) else None
+        if code is None and isinstance(body, dict):
+            # Top-up errors put their code in "error" ("SETTLEMENT_FAILED").
+            err = body.get("error")
+            if isinstance(err, str) and err.isupper() and " " not in err:
+                code = err
+        self.code: str | None = code if isinstance(code, str) else None
+        self.details: Any = body.get("details") if isinstance(body, dict) else None
+
+    def __str__(self) -> str:
+        parts = [f"{self.status_code} {self.message}"]
+        if self.code:
+            parts.append(f"code={self.code}")
+        if self.request_id:
+            parts.append(f"request_id={self.request_id}")
+        return " ".join(parts)
+
+
+class BadRequestError(APIStatusError):
+    """400: the server rejected the request (schema, model, image, prompt)."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: bad API key or SIWX header; ``.code`` holds ``X402_SIGN_IN_*`` for wallets."""
+
+
+class PaymentRequiredError(APIStatusError):
+    """402: payment or credit is required. The subclasses type Venice's three 402 shapes."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not use this model or resource."""
+
+
+class NotFoundError(APIStatusError):
+    """404: not found (for edits: the server could not fetch the input URL)."""
+
+
+class ConflictError(APIStatusError):
+    """409: conflict (for top-ups: the same payment is still settling)."""
+
+
+class GoneError(APIStatusError):
+    """410: a retired endpoint or model."""
+
+
+class PayloadTooLargeError(APIStatusError):
+    """413: the file is over 25 MB or the JSON body over 35 MB."""
+
+
+class UnsupportedMediaTypeError(APIStatusError):
+    """415: the body's content type or encoding was refused."""
+
+
+class ContentPolicyError(APIStatusError):
+    """422 (or a 200 flagged as a content violation): the content policy refused the edit."""
+
+
+class RateLimitError(APIStatusError):
+    """429: rate limited, model overloaded, error budget spent or wallet concurrency cap."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: Any,
+        headers: Mapping[str, str],
+        request_id: str | None = None,
+        retry_after: float | None = None,
+        reset_at: datetime | None = None,
+    ) -> None:
+        super().__init__(
+            message, status_code=status_code, body=body, headers=headers, request_id=request_id
+        )
+        self.retry_after = retry_after
+        self.reset_at = reset_at
+
+    @property
+    def is_error_budget(self) -> bool:
+        """Whether this 429 is the error-budget lock-out (too many failed requests)."""
+        return "too many failed" in self.message.lower()
+
+    @property
+    def is_concurrency_limit(self) -> bool:
+        """Whether this 429 is the per-wallet in-flight cap (``X402_CONCURRENCY_LIMIT``)."""
+        return self.code == "X402_CONCURRENCY_LIMIT"
+
+
+class ServerError(APIStatusError):
+    """5xx: the server failed."""
+
+
+class GatewayTimeoutError(ServerError):
+    """504: the gateway timed out; for a paid call the outcome is unknown."""
+
+
+class TopUpError(InpaintError):
+    """A wallet top-up did not complete."""
+
+
+class TopUpLimitError(TopUpError):
+    """The top-up would exceed the caller's cap; nothing was signed."""
+
+
+class SettlementFailedError(TopUpError):
+    """The top-up settlement failed (402 ``SETTLEMENT_FAILED``); no funds moved."""
+
+
+STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: PaymentRequiredError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    410: GoneError,
+    413: PayloadTooLargeError,
+    415: UnsupportedMediaTypeError,
+    422: ContentPolicyError,
+    429: RateLimitError,
+    504: GatewayTimeoutError,
+}
+
+
+def parse_body(raw: bytes, content_type: str | None = None) -> Any:
+    """Decode an error body: JSON when it parses, else text (an HTML page stays text)."""
+    text = raw.decode("utf-8", errors="replace")
+    stripped = text.lstrip()
+    if stripped[:1] in ("{", "["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _message_of(body: Any, status: int) -> str:
+    if isinstance(body, dict):
+        for key in ("message", "error"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value[:_MAX_MESSAGE_CHARS]
+            if isinstance(value, dict) and isinstance(value.get("message"), str):
+                return str(value["message"])[:_MAX_MESSAGE_CHARS]
+    if isinstance(body, str) and body.strip():
+        text = " ".join(body.split())
+        if text.lower().startswith(("<!doctype", "<html")):
+            return f"HTTP {status} (non-JSON error page)"
+        return text[:_MAX_MESSAGE_CHARS]
+    return f"HTTP {status}"
+
+
+def status_class(status: int) -> type[APIStatusError]:
+    """The exception class for an HTTP status (the table above, 5xx → ServerError)."""
+    cls = STATUS_CLASSES.get(status)
+    if cls is not None:
+        return cls
+    return ServerError if status >= 500 else APIStatusError
+
+
+def make_status_error(
+    status: int,
+    body: Any,
+    headers: Mapping[str, str],
+    *,
+    retry_after: float | None = None,
+    reset_at: datetime | None = None,
+) -> APIStatusError:
+    """Build the typed error for an error response. Never raises on an unexpected body."""
+    request_id = headers.get("cf-ray") or headers.get("CF-RAY")
+    message = _message_of(body, status)
+    if status == 402:
+        from .x402._parse import payment_required_error
+
+        return payment_required_error(message, body=body, headers=headers, request_id=request_id)
+    cls = status_class(status)
+    if cls is RateLimitError:
+        return RateLimitError(
+            message,
+            status_code=status,
+            body=body,
+            headers=headers,
+            request_id=request_id,
+            retry_after=retry_after,
+            reset_at=reset_at,
+        )
+    return cls(message, status_code=status, body=body, headers=headers, request_id=request_id)
