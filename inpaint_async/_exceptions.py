@@ -9,9 +9,14 @@
         - APIConnectionError         the request never got an answer before it was sent in full
           · APITimeoutError          connect timeout (safe to retry)
         - OutcomeUnknownError        sent, but no answer: the edit may have been charged
+        - UnexpectedResponseError    a 2xx that is not what the endpoint returns (JSON, empty)
         - APIStatusError             .status_code .body .headers .request_id .code .details
           · BadRequestError 400      · AuthenticationError 401
-          · PaymentRequiredError 402 (X402DiscoveryError, WalletCreditError, InsufficientBalanceError)
+          · PaymentRequiredError 402, typed by shape (.payment_required: the decoded header):
+            - X402DiscoveryError        A: no credentials sent; .info has accepts, authOptions
+            - WalletCreditError         B: wallet credit below $0.10 (code PAYMENT_REQUIRED);
+                                           .info has topUpInstructions, balances; a top-up fixes it
+            - InsufficientBalanceError  C: API-key balance or spend limit; x402 cannot fix it
           · PermissionDeniedError 403 · NotFoundError 404 · ConflictError 409 · GoneError 410
           · PayloadTooLargeError 413 · UnsupportedMediaTypeError 415
           · ContentPolicyError 422   · RateLimitError 429 (.retry_after .reset_at)
@@ -29,7 +34,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from .x402.models import PaymentRequiredBody, WalletCreditRequired
 
 __all__ = [
     "STATUS_CLASSES",
@@ -45,6 +53,7 @@ __all__ = [
     "GatewayTimeoutError",
     "GoneError",
     "InpaintError",
+    "InsufficientBalanceError",
     "NotFoundError",
     "OutcomeUnknownError",
     "PayloadTooLargeError",
@@ -55,8 +64,11 @@ __all__ = [
     "SettlementFailedError",
     "TopUpError",
     "TopUpLimitError",
+    "UnexpectedResponseError",
     "UnsupportedMediaTypeError",
     "ValidationError",
+    "WalletCreditError",
+    "X402DiscoveryError",
     "make_status_error",
 ]
 
@@ -102,6 +114,10 @@ class OutcomeUnknownError(APIError):
     Raised for a 504, a read timeout, or a disconnect after the body was sent. Retried only when
     the caller opts in with ``RetryPolicy(retry_unknown_outcome=True)``.
     """
+
+
+class UnexpectedResponseError(APIError):
+    """A success status whose body is not what the endpoint returns (JSON or empty for an image)."""
 
 
 class APIStatusError(APIError):
@@ -150,6 +166,77 @@ class AuthenticationError(APIStatusError):
 
 class PaymentRequiredError(APIStatusError):
     """402: payment or credit is required. The subclasses type Venice's three 402 shapes."""
+
+
+class X402DiscoveryError(PaymentRequiredError):
+    """402 shape A: the request carried no credentials; ``.info`` lists the payment options.
+
+    ``.info`` is the parsed body (``accepts``, ``authOptions``, ``extensions``), or ``None`` when
+    it did not parse; ``.payment_required`` is the decoded ``PAYMENT-REQUIRED`` header or ``None``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int = 402,
+        body: Any,
+        headers: Mapping[str, str],
+        request_id: str | None = None,
+        info: PaymentRequiredBody | None = None,
+        payment_required: PaymentRequiredBody | None = None,
+    ) -> None:
+        super().__init__(
+            message, status_code=status_code, body=body, headers=headers, request_id=request_id
+        )
+        self.info = info
+        self.payment_required = payment_required
+
+
+class WalletCreditError(PaymentRequiredError):
+    """402 shape B (``code == "PAYMENT_REQUIRED"``): the wallet's credit is below the minimum.
+
+    The only 402 a top-up fixes. ``.info`` is the parsed body (balance, minimum and suggested
+    top-up, ``topUpInstructions``, ``siwxChallenge``) or ``None``; ``.payment_required`` is the
+    decoded ``PAYMENT-REQUIRED`` header (its payload differs from the body) or ``None``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int = 402,
+        body: Any,
+        headers: Mapping[str, str],
+        request_id: str | None = None,
+        info: WalletCreditRequired | None = None,
+        payment_required: PaymentRequiredBody | None = None,
+    ) -> None:
+        super().__init__(
+            message, status_code=status_code, body=body, headers=headers, request_id=request_id
+        )
+        self.info = info
+        self.payment_required = payment_required
+
+
+class InsufficientBalanceError(PaymentRequiredError):
+    """402 shape C: an API-key account out of funds or over a key spend limit (or a wallet short
+    of a queued job's price). A wallet top-up does not fix it; ``.message`` says what does."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int = 402,
+        body: Any,
+        headers: Mapping[str, str],
+        request_id: str | None = None,
+        payment_required: PaymentRequiredBody | None = None,
+    ) -> None:
+        super().__init__(
+            message, status_code=status_code, body=body, headers=headers, request_id=request_id
+        )
+        self.payment_required = payment_required
 
 
 class PermissionDeniedError(APIStatusError):

@@ -1,0 +1,57 @@
+"""x402: the 402 models and their classification, and top-up payment building (pure, no I/O)."""
+
+from ._parse import payment_required_error
+from .models import (
+    Pagination,
+    PaymentRequiredBody,
+    PaymentRequirement,
+    PaymentResource,
+    SiwxChallenge,
+    SiwxChallengeInfo,
+    TopUpInstructions,
+    TopUpResult,
+    TransactionsPage,
+    WalletBalance,
+    WalletCreditRequired,
+    WalletTransaction,
+)
+from .payment import (
+    MAX_PAYMENT_TIMEOUT_SECONDS,
+    PaymentRailError,
+    SignedPayment,
+    TypedDataSigner,
+    build_payment_header,
+    decode_payment_response,
+    new_payment_nonce,
+    select_base_usdc,
+    transfer_with_authorization_typed_data,
+    usd_to_base_units,
+    validate_amount,
+)
+
+__all__ = [
+    "MAX_PAYMENT_TIMEOUT_SECONDS",
+    "Pagination",
+    "PaymentRailError",
+    "PaymentRequiredBody",
+    "PaymentRequirement",
+    "PaymentResource",
+    "SignedPayment",
+    "SiwxChallenge",
+    "SiwxChallengeInfo",
+    "TopUpInstructions",
+    "TopUpResult",
+    "TransactionsPage",
+    "TypedDataSigner",
+    "WalletBalance",
+    "WalletCreditRequired",
+    "WalletTransaction",
+    "build_payment_header",
+    "decode_payment_response",
+    "new_payment_nonce",
+    "payment_required_error",
+    "select_base_usdc",
+    "transfer_with_authorization_typed_data",
+    "usd_to_base_units",
+    "validate_amount",
+]
