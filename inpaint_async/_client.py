@@ -1,0 +1,419 @@
+"""InpaintClient: options, session ownership, the request pipeline and the resource views."""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.parse
+import warnings
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from ._constants import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
+    ENV_API_KEY,
+    ENV_BASE_URL,
+    ENV_WALLET_KEY,
+    ENV_WALLET_KEYSTORE,
+    H_BALANCE_REMAINING,
+    H_BALANCE_USD,
+    H_CF_RAY,
+    H_DEPRECATED,
+    H_DEPRECATED_REPLACEMENT,
+    H_DEPRECATION_DATE,
+    H_DEPRECATION_WARNING,
+    H_ENHANCED_PROMPT,
+    H_IS_BLURRED,
+    H_IS_CONTENT_VIOLATION,
+    H_MODEL_ID,
+    H_MODEL_NAME,
+    H_VENICE_VERSION,
+)
+from ._exceptions import (
+    ConfigurationError,
+    ContentPolicyError,
+    GatewayTimeoutError,
+    OutcomeUnknownError,
+    PaymentRequiredError,
+    UnexpectedResponseError,
+    make_status_error,
+    parse_body,
+)
+from ._headers import parse_bool, parse_decimal, parse_reset, parse_retry_after, rate_limit_state
+from ._logging import logger, redact_headers, setup_logging
+from ._retry import RetryPolicy
+from ._transport import Body, RawResponse, Timeouts, Transport
+from ._version import __version__
+from .auth import Auth, BearerAuth
+from .types.results import ImageResult, ModelDeprecation
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from .resources.images import Images
+
+__all__ = ["InpaintClient"]
+
+R = TypeVar("R", bound=ImageResult)
+
+_UNSET: Any = object()
+_warned_deprecations: set[str] = set()
+
+PaymentHook = Callable[[PaymentRequiredError, int], Awaitable[bool]]
+
+
+def _resolve_auth(auth: Auth | str | None) -> Auth:
+    if isinstance(auth, str):
+        return BearerAuth(auth)
+    if auth is not None:
+        if not hasattr(auth, "headers"):
+            raise ConfigurationError(
+                f"auth must be BearerAuth, WalletAuth or an Auth implementation, "
+                f"not {type(auth).__name__}"
+            )
+        return auth
+    key = os.environ.get(ENV_API_KEY, "").strip()
+    if key:
+        return BearerAuth(key)
+    if os.environ.get(ENV_WALLET_KEY) or os.environ.get(ENV_WALLET_KEYSTORE):
+        from .auth.wallet import WalletAuth
+
+        wallet: Auth = WalletAuth.from_env()
+        return wallet
+    raise ConfigurationError(
+        "no credentials: set the VENICE_API_KEY environment variable (or pass "
+        "auth=BearerAuth('...')), or use a wallet with auth=WalletAuth.from_env() "
+        "(VENICE_WALLET_KEY, or VENICE_WALLET_KEYSTORE + VENICE_WALLET_PASSWORD)"
+    )
+
+
+def _resolve_base_url(base_url: str | None) -> str:
+    url = (base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL).strip().rstrip("/")
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigurationError(f"base_url must be an http(s) URL, got {url!r}")
+    return url
+
+
+class InpaintClient:
+    """The async client for the Venice image Edit API and its siblings.
+
+    Use it as an async context manager, or call :meth:`close` when done::
+
+        async with InpaintClient(auth=BearerAuth(key)) as client:
+            result = await client.images.edit(image="photo.png", prompt="add a red hat")
+
+    Args:
+        auth: ``BearerAuth``, ``WalletAuth``, any :class:`~inpaint_async.auth.Auth`, or an API key
+            string. When omitted, ``VENICE_API_KEY`` is read (then the wallet variables).
+        base_url: API root; default ``VENICE_BASE_URL`` or ``https://api.venice.ai/api/v1``.
+        connect_timeout: Seconds to establish a connection, per attempt.
+        read_timeout: Seconds to wait for data on the socket, per attempt. Edits take 60–170 s on
+            the slow models, so the default is 300 s.
+        default_headers: Headers sent with every request.
+        retry: The :class:`RetryPolicy` (billing-aware by default).
+        session: An ``aiohttp.ClientSession`` to borrow; it is never closed by the client.
+        top_up: A ``TopUpPolicy`` for wallet auth; without one, money is never spent.
+        connection_limit: Connections the owned session may open at once.
+    """
+
+    def __init__(
+        self,
+        auth: Auth | str | None = None,
+        *,
+        base_url: str | None = None,
+        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float | None = DEFAULT_READ_TIMEOUT,
+        default_headers: Mapping[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+        session: aiohttp.ClientSession | None = None,
+        top_up: Any = None,
+        connection_limit: int = 100,
+        _transport: Transport | None = None,
+        _shared: dict[str, Any] | None = None,
+    ) -> None:
+        setup_logging()
+        self._auth = _resolve_auth(auth)
+        self.base_url = _resolve_base_url(base_url)
+        bind = getattr(self._auth, "bind_base_url", None)
+        if callable(bind):
+            bind(self.base_url)
+        self.timeouts = Timeouts(connect=connect_timeout, read=read_timeout)
+        self.default_headers = dict(default_headers or {})
+        self.retry = retry or RetryPolicy()
+        self.top_up_policy = top_up
+        self._transport = _transport or Transport(
+            session=session, connection_limit=connection_limit
+        )
+        self._is_root = _transport is None
+        # State shared by this client and every client derived with with_options().
+        self._shared: dict[str, Any] = _shared if _shared is not None else {}
+        self._base_headers = {
+            "user-agent": f"inpaint-async/{__version__}",
+            "accept": "image/*, application/json",
+            **{k.lower(): v for k, v in self.default_headers.items()},
+        }
+        self._payment_hook: PaymentHook | None = None
+        self._images: Images | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> InpaintClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the owned HTTP session (a borrowed one stays open). Derived clients do nothing."""
+        if self._is_root:
+            await self._transport.close()
+
+    def with_options(
+        self,
+        *,
+        auth: Auth | str | None = _UNSET,
+        base_url: str | None = _UNSET,
+        connect_timeout: float | None = _UNSET,
+        read_timeout: float | None = _UNSET,
+        default_headers: Mapping[str, str] | None = _UNSET,
+        retry: RetryPolicy | None = _UNSET,
+        top_up: Any = _UNSET,
+    ) -> InpaintClient:
+        """A derived client with some options changed, sharing this client's HTTP session."""
+
+        def pick(value: Any, current: Any) -> Any:
+            return current if value is _UNSET else value
+
+        return InpaintClient(
+            auth=pick(auth, self._auth),
+            base_url=pick(base_url, self.base_url),
+            connect_timeout=pick(connect_timeout, self.timeouts.connect),
+            read_timeout=pick(read_timeout, self.timeouts.read),
+            default_headers=pick(default_headers, self.default_headers),
+            retry=pick(retry, self.retry),
+            top_up=pick(top_up, self.top_up_policy),
+            _transport=self._transport,
+            _shared=self._shared,
+        )
+
+    def __repr__(self) -> str:
+        return f"InpaintClient(base_url={self.base_url!r}, auth={self._auth!r})"
+
+    # -- resources ------------------------------------------------------------------------------
+
+    @property
+    def auth(self) -> Auth:
+        """The auth in use."""
+        return self._auth
+
+    @property
+    def images(self) -> Images:
+        """Image endpoints: edit (and, with the catalogue issue, the siblings)."""
+        if self._images is None:
+            from .resources.images import Images
+
+            self._images = Images(self)
+        return self._images
+
+    # -- the request pipeline -------------------------------------------------------------------
+
+    def url_for(self, path: str) -> str:
+        """The absolute URL of an API path such as ``/image/edit``."""
+        return self.base_url + "/" + path.lstrip("/")
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Body | None = None,
+        params: Mapping[str, str] | None = None,
+        output: Path | None = None,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        authenticate: bool = True,
+    ) -> RawResponse:
+        """Send one API call with retries, fresh auth per attempt and the 402 top-up path."""
+        url = self.url_for(path)
+        policy = retry or self.retry
+        is_idempotent = method.upper() in ("GET", "HEAD") if idempotent is None else idempotent
+        timeouts = self.timeouts if timeout is None else Timeouts(self.timeouts.connect, timeout)
+        topped_up = 0
+        while True:
+            try:
+                return await policy.call(
+                    lambda: self._attempt(
+                        method, url, body, params, output, timeouts, extra_headers,
+                        is_idempotent, authenticate,
+                    ),  # fmt: skip
+                    idempotent=is_idempotent,
+                    describe=f"{method} {path}",
+                )
+            except PaymentRequiredError as exc:
+                hook = self._payment_hook
+                if hook is None or not await hook(exc, topped_up):
+                    raise
+                topped_up += 1
+
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        body: Body | None,
+        params: Mapping[str, str] | None,
+        output: Path | None,
+        timeouts: Timeouts,
+        extra_headers: Mapping[str, str] | None,
+        idempotent: bool,
+        authenticate: bool,
+    ) -> RawResponse:
+        headers = dict(self._base_headers)
+        if extra_headers:
+            headers.update({k.lower(): v for k, v in extra_headers.items()})
+        limiter = getattr(self._auth, "in_flight", None) if authenticate else None
+        if limiter is not None:
+            async with limiter:
+                return await self._send(method, url, headers, body, params, output, timeouts,
+                                        idempotent, authenticate)  # fmt: skip
+        return await self._send(
+            method, url, headers, body, params, output, timeouts, idempotent, authenticate
+        )
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: Body | None,
+        params: Mapping[str, str] | None,
+        output: Path | None,
+        timeouts: Timeouts,
+        idempotent: bool,
+        authenticate: bool,
+    ) -> RawResponse:
+        if authenticate:
+            # Asked once per attempt, just before sending: a wallet signs a fresh nonce each time.
+            headers.update(await self._auth.headers(method, url))
+        debug = logger.isEnabledFor(10)
+        if debug:
+            logger.debug("-> %s %s headers=%s", method, url, redact_headers(headers))
+        raw = await self._transport.send(
+            method, url, headers=headers, body=body, params=params, timeouts=timeouts,
+            output=output,
+        )  # fmt: skip
+        if debug:
+            logger.debug(
+                "<- %s %s status=%d request_id=%s", method, url, raw.status,
+                raw.headers.get(H_CF_RAY),
+            )  # fmt: skip
+        self._observe(raw)
+        if raw.status >= 400 or raw.status < 200 or 300 <= raw.status < 400:
+            raise self._status_error(raw, idempotent)
+        return raw
+
+    def _observe(self, raw: RawResponse) -> None:
+        """Let observers (balance tracking, batch limiters) see every response's headers."""
+        for observer in self._shared.get("observers", ()):
+            observer(raw)
+
+    def _status_error(self, raw: RawResponse, idempotent: bool) -> Exception:
+        now = time.time()
+        body = parse_body(raw.content)
+        err = make_status_error(
+            raw.status,
+            body,
+            raw.headers,
+            retry_after=parse_retry_after(raw.headers, now),
+            reset_at=parse_reset(raw.headers.get("x-ratelimit-reset-requests"), now),
+        )
+        if isinstance(err, GatewayTimeoutError) and not idempotent:
+            unknown = OutcomeUnknownError(
+                "the gateway timed out (504) after the request was sent; it may have been "
+                "processed and charged",
+                request_id=err.request_id,
+            )
+            unknown.__cause__ = err
+            return unknown
+        return err
+
+    # -- results --------------------------------------------------------------------------------
+
+    def image_result(self, raw: RawResponse, cls: type[R]) -> R:
+        """Build a result model from a successful image response, keeping its headers."""
+        h = raw.headers
+        content_type = h.get("content-type", "")
+        request_id = h.get(H_CF_RAY)
+        if not content_type.startswith("image/"):
+            snippet = parse_body(raw.content[:500]) if raw.content else ""
+            if raw.path is not None:
+                raw.path.unlink(missing_ok=True)
+            raise UnexpectedResponseError(
+                f"expected an image but the server sent {content_type or 'no content type'}"
+                f"{f': {snippet!r}' if snippet else ''}",
+                request_id=request_id,
+            )
+        if raw.path is None and not raw.content:
+            raise UnexpectedResponseError("the server sent an empty image", request_id=request_id)
+        if parse_bool(h.get(H_IS_CONTENT_VIOLATION)):
+            if raw.path is not None:
+                raw.path.unlink(missing_ok=True)
+            raise ContentPolicyError(
+                "the server flagged the output as a content violation",
+                status_code=raw.status,
+                body=None,
+                headers=h,
+                request_id=request_id,
+            )
+        enhanced = h.get(H_ENHANCED_PROMPT)
+        deprecation = None
+        if h.get(H_DEPRECATION_WARNING) or parse_bool(h.get(H_DEPRECATED)):
+            deprecation = ModelDeprecation(
+                warning=h.get(H_DEPRECATION_WARNING),
+                date=h.get(H_DEPRECATION_DATE),
+                deprecated=parse_bool(h.get(H_DEPRECATED)),
+                replacement=h.get(H_DEPRECATED_REPLACEMENT),
+            )
+            self._warn_deprecation(h.get(H_MODEL_ID) or "?", deprecation)
+        balance_remaining = parse_decimal(h.get(H_BALANCE_REMAINING))
+        result = cls.model_construct(
+            data=raw.content if raw.path is None else None,
+            path=raw.path,
+            content_type=content_type.split(";")[0].strip(),
+            model_id=h.get(H_MODEL_ID),
+            model_name=h.get(H_MODEL_NAME),
+            request_id=request_id,
+            venice_version=h.get(H_VENICE_VERSION),
+            is_blurred=parse_bool(h.get(H_IS_BLURRED)),
+            is_content_violation=False,
+            enhanced_prompt=urllib.parse.unquote(enhanced) if enhanced else None,
+            balance_remaining=balance_remaining,
+            balance_usd=parse_decimal(h.get(H_BALANCE_USD)),
+            rate_limit=rate_limit_state(h, time.time()),
+            deprecation=deprecation,
+            headers=dict(h),
+        )
+        return cast(R, result)
+
+    @staticmethod
+    def _warn_deprecation(model_id: str, deprecation: ModelDeprecation) -> None:
+        if model_id in _warned_deprecations:
+            return
+        _warned_deprecations.add(model_id)
+        text = deprecation.warning or f"model {model_id} is deprecated"
+        if deprecation.replacement:
+            text += f" (replacement: {deprecation.replacement})"
+        if deprecation.date:
+            text += f" (date: {deprecation.date})"
+        warnings.warn(text, DeprecationWarning, stacklevel=4)

@@ -1,0 +1,97 @@
+"""Pure parsing of response headers: rate-limit state, Retry-After, booleans, balances."""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+from ._constants import H_RETRY_AFTER, H_RETRY_AFTER_MS, H_RL_LIMIT, H_RL_REMAINING, H_RL_RESET
+from .types.results import RateLimitState
+
+
+def parse_reset(raw: str | None, now: float) -> datetime | None:
+    """An ``x-ratelimit-reset-*`` value as an aware datetime.
+
+    Values ≥ 1e12 are Unix milliseconds (what the live API sends), ≥ 1e9 Unix seconds (what its
+    docs describe), smaller values are seconds from ``now``. Garbage gives ``None``.
+    """
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    if value != value or value < 0 or value > 1e15:  # NaN, negative, absurd
+        return None
+    if value >= 1e12:
+        ts = value / 1000.0
+    elif value >= 1e9:
+        ts = value
+    else:
+        ts = now + value
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, then ``Retry-After`` (seconds or HTTP date)."""
+    raw_ms = headers.get(H_RETRY_AFTER_MS)
+    if raw_ms is not None:
+        try:
+            ms = float(raw_ms)
+            if ms >= 0:
+                return ms / 1000.0
+        except ValueError:
+            pass
+    raw = headers.get(H_RETRY_AFTER)
+    if raw is None:
+        return None
+    raw = raw.strip()
+    try:
+        seconds = float(raw)
+        return seconds if seconds >= 0 else None
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)
+
+
+def _int(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    try:
+        return int(float(raw))
+    except ValueError:
+        return None
+
+
+def rate_limit_state(headers: Mapping[str, str], now: float) -> RateLimitState | None:
+    """The ``x-ratelimit-*-requests`` trio, or ``None`` when the response carried none of it."""
+    limit = _int(headers.get(H_RL_LIMIT))
+    remaining = _int(headers.get(H_RL_REMAINING))
+    reset = parse_reset(headers.get(H_RL_RESET), now)
+    if limit is None and remaining is None and reset is None:
+        return None
+    return RateLimitState(limit=limit, remaining=remaining, reset_at=reset)
+
+
+def parse_bool(raw: str | None) -> bool:
+    """A header boolean (``"true"``/``"false"``); anything but ``true`` is false."""
+    return raw is not None and raw.strip().lower() == "true"
+
+
+def parse_decimal(raw: str | None) -> Decimal | None:
+    """A balance header as a Decimal, or ``None`` when absent or not a number."""
+    if raw is None:
+        return None
+    try:
+        value = Decimal(raw.strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return value if value.is_finite() else None

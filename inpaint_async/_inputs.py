@@ -1,0 +1,237 @@
+"""Turn what a caller passes as an image into something replayable, checking it locally first.
+
+Accepted: ``bytes``, a path (``str`` / ``os.PathLike``), a binary file object, an ``http(s)://`` URL,
+a raw base64 string or a ``data:`` URI. Paths, file objects and bytes travel as multipart file parts
+streamed in chunks (never base64-encoded, never read whole); URLs, base64 and data URIs travel as
+JSON strings. Every local mistake raises :class:`ValidationError` before anything is sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from ._constants import MAX_IMAGE_BYTES, MAX_PIXELS, MIN_PIXELS, MIN_SIDE
+from ._exceptions import ValidationError
+from ._transport import FilePart
+
+__all__ = ["ImageInput", "PreparedImage", "prepare_image", "sniff_image_type"]
+
+ImageInput = bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes]
+
+_HEAD = 64 * 1024
+_B64_RE = re.compile(r"^[A-Za-z0-9+/\r\n]+={0,2}$")
+_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/heic": "heic",
+        "image/avif": "avif"}  # fmt: skip
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedImage:
+    """An image ready to send: either a JSON string value or a multipart file part."""
+
+    json_value: str | None = None
+    part: FilePart | None = None
+
+
+def sniff_image_type(head: bytes) -> str | None:
+    """The MIME type from an image's magic bytes, or ``None`` when it is not a supported image."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"avif", b"avis"):
+            return "image/avif"
+        if brand in _HEIF_BRANDS:
+            return "image/heic"
+    return None
+
+
+def image_size(head: bytes, mime: str) -> tuple[int, int] | None:
+    """Width and height read from the header bytes (PNG, JPEG, WebP), or ``None`` if unknown."""
+    try:
+        if mime == "image/png" and len(head) >= 24 and head[12:16] == b"IHDR":
+            w, h = struct.unpack(">II", head[16:24])
+            return int(w), int(h)
+        if mime == "image/webp":
+            return _webp_size(head)
+        if mime == "image/jpeg":
+            return _jpeg_size(head)
+    except (struct.error, IndexError):
+        return None
+    return None
+
+
+def _webp_size(head: bytes) -> tuple[int, int] | None:
+    chunk = head[12:16]
+    if chunk == b"VP8X" and len(head) >= 30:
+        w = int.from_bytes(head[24:27], "little") + 1
+        h = int.from_bytes(head[27:30], "little") + 1
+        return w, h
+    if chunk == b"VP8 " and len(head) >= 30:
+        w, h = struct.unpack("<HH", head[26:30])
+        return w & 0x3FFF, h & 0x3FFF
+    if chunk == b"VP8L" and len(head) >= 25:
+        bits = int.from_bytes(head[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    return None
+
+
+def _jpeg_size(head: bytes) -> tuple[int, int] | None:
+    i = 2
+    while i + 9 < len(head):
+        if head[i] != 0xFF:
+            return None
+        marker = head[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = struct.unpack(">H", head[i + 2 : i + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE):
+            h, w = struct.unpack(">HH", head[i + 5 : i + 9])
+            return int(w), int(h)
+        i += 2 + length
+    return None
+
+
+def _check(head: bytes, size: int, what: str, param: str) -> str:
+    mime = sniff_image_type(head)
+    if mime is None:
+        raise ValidationError(
+            f"{what} is not a supported image (PNG, JPEG, WebP, HEIC or AVIF, by its first bytes)",
+            param=param,
+        )
+    if size == 0:
+        raise ValidationError(f"{what} is empty", param=param)
+    if size >= MAX_IMAGE_BYTES:
+        raise ValidationError(
+            f"{what} is {size / 1_048_576:.1f} MB; the API takes images under 25 MB", param=param
+        )
+    dims = image_size(head, mime)
+    if dims is not None:
+        w, h = dims
+        if w < MIN_SIDE or h < MIN_SIDE or w * h < MIN_PIXELS:
+            raise ValidationError(
+                f"{what} is {w}×{h} px; the API needs at least 65,536 pixels and 64 px a side",
+                param=param,
+            )
+        if w * h > MAX_PIXELS:
+            raise ValidationError(
+                f"{what} is {w}×{h} px; the API takes at most 33,177,600 pixels (7680×4320)",
+                param=param,
+            )
+    return mime
+
+
+def _filename(stem: str, mime: str) -> str:
+    return f"{stem}.{_EXT.get(mime, 'bin')}"
+
+
+def _from_path(path: Path, field: str, param: str) -> PreparedImage:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise ValidationError(f"{param}: no such file: {path}", param=param) from None
+    except OSError as exc:
+        raise ValidationError(f"{param}: cannot read {path}: {exc.strerror}", param=param) from None
+    if not path.is_file():
+        raise ValidationError(f"{param}: {path} is not a file", param=param)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_HEAD)
+    except OSError as exc:
+        raise ValidationError(f"{param}: cannot read {path}: {exc.strerror}", param=param) from None
+    mime = _check(head, stat.st_size, f"{param} file {path.name!r}", param)
+    part = FilePart(field, path, path.name, mime, stat.st_size)
+    return PreparedImage(part=part)
+
+
+def _from_fileobj(fh: IO[bytes], field: str, param: str) -> PreparedImage:
+    name = getattr(fh, "name", None)
+    stem = Path(name).name if isinstance(name, str) and name else None
+    try:
+        start = fh.tell()
+        head = fh.read(_HEAD)
+        end = fh.seek(0, os.SEEK_END)
+        fh.seek(start)
+    except (OSError, AttributeError, ValueError):
+        # Not seekable (a pipe, a socket): it cannot be replayed, so it is read into memory.
+        data = fh.read(MAX_IMAGE_BYTES + 1)
+        return _from_bytes(bytes(data), field, param)
+    if not isinstance(head, bytes):
+        raise ValidationError(f"{param}: the file object must be opened in binary mode", param=param)
+    mime = _check(head, end - start, f"{param} file object", param)
+    filename = stem if stem and "." in stem else _filename(stem or "image", mime)
+    return PreparedImage(part=FilePart(field, fh, filename, mime, end - start, start))
+
+
+def _from_bytes(data: bytes, field: str, param: str) -> PreparedImage:
+    mime = _check(data[:_HEAD], len(data), f"{param} bytes", param)
+    return PreparedImage(part=FilePart(field, data, _filename("image", mime), mime, len(data)))
+
+
+def _b64_head(text: str) -> bytes | None:
+    sample = "".join(text[:4096].split())
+    sample = sample[: len(sample) // 4 * 4]
+    try:
+        return base64.b64decode(sample, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _from_base64(text: str, param: str, what: str) -> None:
+    head = _b64_head(text)
+    if head is None:
+        raise ValidationError(f"{what} is not valid base64", param=param)
+    size = len(text) * 3 // 4
+    _check(head, size, what, param)
+
+
+def prepare_image(
+    image: Any, *, field: str = "image", param: str = "image", allow_url: bool = True
+) -> PreparedImage:
+    """Classify and check one image argument; raise :class:`ValidationError` on a local mistake."""
+    if isinstance(image, bytes | bytearray | memoryview):
+        return _from_bytes(bytes(image), field, param)
+    if isinstance(image, os.PathLike):
+        return _from_path(Path(image), field, param)
+    if isinstance(image, str):
+        text = image.strip()
+        lower = text[:16].lower()
+        if lower.startswith(("http://", "https://")):
+            if not allow_url:
+                raise ValidationError(f"{param}: this endpoint does not take URLs", param=param)
+            return PreparedImage(json_value=text)
+        if lower.startswith("data:"):
+            meta, sep, payload = text.partition(",")
+            if not sep or ";base64" not in meta.lower():
+                raise ValidationError(f"{param}: a data URI must be base64-encoded", param=param)
+            _from_base64(payload, param, f"{param} data URI")
+            return PreparedImage(json_value=text)
+        if len(text) < 4096 and not text.startswith("iVBOR") and Path(text).exists():
+            return _from_path(Path(text), field, param)
+        if len(text) >= 64 and _B64_RE.match(text[:8192]):
+            _from_base64(text, param, f"{param} base64 string")
+            return PreparedImage(json_value="".join(text.split()))
+        if len(text) < 4096:
+            raise ValidationError(f"{param}: no such file: {text}", param=param)
+        raise ValidationError(
+            f"{param}: a string must be a path, an http(s) URL, base64 or a data URI", param=param
+        )
+    if hasattr(image, "read"):
+        return _from_fileobj(image, field, param)
+    raise ValidationError(
+        f"{param}: expected bytes, a path, a binary file, a URL, base64 or a data URI; "
+        f"got {type(image).__name__}",
+        param=param,
+    )

@@ -1,0 +1,192 @@
+"""Billing-aware retries on tenacity. This is the only module that imports tenacity.
+
+An image edit is a paid, non-idempotent POST, so the classification is strict:
+
+* retried: 429 (rate limit, overload, wallet concurrency cap), 500, 502, 503, and connection
+  failures before the request left;
+* never retried: every other 4xx (they also burn the account's error budget) and 402, which goes to
+  the top-up path instead;
+* "outcome unknown" (504, read timeout, disconnect after sending): raised, unless the caller opts in
+  with ``retry_unknown_outcome=True`` or the request is idempotent (a GET).
+
+The wait is the server's when it gives one (``retry-after-ms``, ``Retry-After`` in seconds or as an
+HTTP date, else the ``x-ratelimit-reset-requests`` moment on a 429), otherwise exponential backoff
+with jitter. A server-directed wait longer than ``max_retry_after`` is not waited: the error is raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+)
+from tenacity.wait import wait_base
+
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    OutcomeUnknownError,
+    RateLimitError,
+)
+from ._headers import parse_reset, parse_retry_after
+from ._logging import logger
+
+__all__ = ["RetryPolicy"]
+
+T = TypeVar("T")
+
+_RETRYABLE_STATUS = frozenset({429, 500, 502, 503})
+
+
+def server_wait(exc: BaseException, now: float) -> float | None:
+    """The wait the server asked for in this error, in seconds, or ``None``."""
+    if not isinstance(exc, APIStatusError):
+        return None
+    wait = parse_retry_after(exc.headers, now)
+    if wait is None and isinstance(exc, RateLimitError):
+        reset = parse_reset(exc.headers.get("x-ratelimit-reset-requests"), now)
+        if reset is not None and not exc.is_concurrency_limit:
+            wait = max(0.0, reset.timestamp() - now)
+    return wait
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How an API call is retried. Pass one to the client, or per call to override it.
+
+    Attributes:
+        max_attempts: Total HTTP attempts, the first included (1 = no retry).
+        total_timeout: Seconds for all attempts and waits together; no wait starts that would end
+            after it. ``None`` = bounded by ``max_attempts`` only.
+        initial_wait: First backoff wait in seconds; doubles per retry.
+        max_wait: Longest backoff wait.
+        jitter: Fraction of the backoff wait removed at random (0.25 = up to 25 % shorter).
+        max_retry_after: Longest server-directed wait honoured; a longer one raises instead.
+        retry_unknown_outcome: Also retry when the outcome is unknown (504, read timeout,
+            disconnect after sending). Off by default: the edit may have been charged.
+        sleep: The sleep function (tests inject a fake clock).
+    """
+
+    max_attempts: int = 4
+    total_timeout: float | None = None
+    initial_wait: float = 0.5
+    max_wait: float = 8.0
+    jitter: float = 0.25
+    max_retry_after: float = 120.0
+    retry_unknown_outcome: bool = False
+    sleep: Callable[[float], Awaitable[None]] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError("jitter must be between 0 and 1")
+
+    @classmethod
+    def no_retry(cls) -> RetryPolicy:
+        """A policy that sends once and never retries."""
+        return cls(max_attempts=1)
+
+    def with_changes(self, **changes: Any) -> RetryPolicy:
+        """A copy of this policy with some fields changed."""
+        return replace(self, **changes)
+
+    # -- classification -----------------------------------------------------------------------
+
+    def is_retryable(self, exc: BaseException, *, idempotent: bool = False) -> bool:
+        """Whether ``exc`` may be retried under this policy (ignoring attempts and time)."""
+        if isinstance(exc, APIConnectionError):
+            return True
+        if isinstance(exc, OutcomeUnknownError):
+            return self.retry_unknown_outcome or idempotent
+        if isinstance(exc, APIStatusError):
+            if exc.status_code == 504:
+                return self.retry_unknown_outcome or idempotent
+            if exc.status_code not in _RETRYABLE_STATUS:
+                return False
+            wait = server_wait(exc, time.time())
+            return wait is None or wait <= self.max_retry_after
+        return False
+
+    def backoff(self, retry_number: int) -> float:
+        """The backoff wait before retry number ``retry_number`` (1-based), with jitter."""
+        base: float = min(self.initial_wait * (2 ** (retry_number - 1)), self.max_wait)
+        return base * (1 - self.jitter * random.random())
+
+    # -- execution ----------------------------------------------------------------------------
+
+    async def call(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        *,
+        idempotent: bool = False,
+        describe: str = "request",
+    ) -> T:
+        """Run ``attempt`` until it succeeds or the policy gives up; raise our last error.
+
+        ``attempt`` must build everything per attempt (fresh auth headers, a replayed body).
+        """
+        stop = stop_after_attempt(self.max_attempts)
+        if self.total_timeout is not None:
+            stop = stop | stop_before_delay(self.total_timeout)  # type: ignore[assignment]
+        retrying = AsyncRetrying(
+            stop=stop,
+            wait=_Wait(self),
+            retry=retry_if_exception(lambda e: self.is_retryable(e, idempotent=idempotent)),
+            sleep=self.sleep or asyncio.sleep,
+            reraise=True,
+            before_sleep=_log_retry(describe),
+        )
+        result: T = await retrying(attempt)
+        return result
+
+
+class _Wait(wait_base):
+    """Server-directed wait when there is one, else exponential backoff with jitter."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._policy = policy
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        if exc is not None:
+            wait = server_wait(exc, time.time())
+            if wait is not None:
+                return min(wait, self._policy.max_retry_after)
+        return self._policy.backoff(retry_state.attempt_number)
+
+
+def _log_retry(describe: str) -> Callable[[RetryCallState], None]:
+    def before_sleep(retry_state: RetryCallState) -> None:
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        status = getattr(exc, "status_code", None)
+        request_id = getattr(exc, "request_id", None)
+        wait = retry_state.next_action.sleep if retry_state.next_action else None
+        logger.debug(
+            "retrying %s: attempt=%d wait=%.2fs status=%s request_id=%s error=%s",
+            describe,
+            retry_state.attempt_number,
+            wait or 0.0,
+            status,
+            request_id,
+            type(exc).__name__ if exc else None,
+        )
+
+    return before_sleep
