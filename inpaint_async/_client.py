@@ -255,9 +255,16 @@ class InpaintClient:
             try:
                 return await policy.call(
                     lambda: self._attempt(
-                        method, url, body, params, output, timeouts, extra_headers,
-                        is_idempotent, authenticate,
-                    ),  # fmt: skip
+                        method,
+                        url,
+                        body,
+                        params,
+                        output,
+                        timeouts,
+                        extra_headers,
+                        is_idempotent,
+                        authenticate,
+                    ),
                     idempotent=is_idempotent,
                     describe=f"{method} {path}",
                 )

@@ -169,7 +169,9 @@ def _from_fileobj(fh: IO[bytes], field: str, param: str) -> PreparedImage:
         data = fh.read(MAX_IMAGE_BYTES + 1)
         return _from_bytes(bytes(data), field, param)
     if not isinstance(head, bytes):
-        raise ValidationError(f"{param}: the file object must be opened in binary mode", param=param)
+        raise ValidationError(
+            f"{param}: the file object must be opened in binary mode", param=param
+        )
     mime = _check(head, end - start, f"{param} file object", param)
     filename = stem if stem and "." in stem else _filename(stem or "image", mime)
     return PreparedImage(part=FilePart(field, fh, filename, mime, end - start, start))

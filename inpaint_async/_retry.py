@@ -150,7 +150,11 @@ class RetryPolicy:
             reraise=True,
             before_sleep=_log_retry(describe),
         )
-        result: T = await retrying(attempt)
+
+        async def run() -> T:
+            return await attempt()
+
+        result: T = await retrying(run)
         return result
 
 

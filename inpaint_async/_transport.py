@@ -136,7 +136,7 @@ class _FilePayload(aiohttp.payload.Payload):
 
 
 def _open_rb(path: Path) -> IO[bytes]:
-    return open(path, "rb")  # noqa: SIM115 - closed by the payload after streaming
+    return open(path, "rb")
 
 
 def _form(body: Body) -> aiohttp.FormData:
@@ -225,7 +225,9 @@ class Transport:
         except aiohttp.ConnectionTimeoutError as exc:
             raise APITimeoutError(f"connection to {_origin(url)} timed out") from exc
         except aiohttp.ClientConnectorError as exc:
-            raise APIConnectionError(f"could not connect to {_origin(url)}: {exc.os_error}") from exc
+            raise APIConnectionError(
+                f"could not connect to {_origin(url)}: {exc.os_error}"
+            ) from exc
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise OutcomeUnknownError(
                 f"no answer from {_origin(url)} within the read timeout; the request was sent "
