@@ -243,7 +243,9 @@ def test_from_env_legacy_header_is_passed_through() -> None:
 
 def _keystore(key: str, password: str) -> dict[str, Any]:
     # pbkdf2 with 2 iterations keeps the test fast; real keystores use scrypt.
-    keystore: dict[str, Any] = Account.encrypt(key, password, kdf="pbkdf2", iterations=2)
+    keystore: dict[str, Any] = Account.encrypt(
+        bytes.fromhex(key[2:]), password, kdf="pbkdf2", iterations=2
+    )
     return keystore
 
 
