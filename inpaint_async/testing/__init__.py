@@ -1,0 +1,32 @@
+"""An offline emulator of the Venice image API, for testing code that uses `inpaint_async`.
+
+```python
+from inpaint_async.testing import Emulator, FaultPlan
+
+async with Emulator(faults=FaultPlan(script={"/image/edit": ["503", None]})) as emu:
+    ...  # point a client at emu.base_url with emu.api_key
+```
+
+`Emulator` is imported lazily: importing this package (as the pytest plugin does) stays cheap
+and pulls in neither aiohttp's server nor Pillow.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._faults import FAULT_KINDS, Fault, FaultPlan
+from ._ledger import LedgerEntry
+
+if TYPE_CHECKING:
+    from ._app import Emulator, RequestRecord
+
+__all__ = ["FAULT_KINDS", "Emulator", "Fault", "FaultPlan", "LedgerEntry", "RequestRecord"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Emulator", "RequestRecord"):
+        from . import _app
+
+        return getattr(_app, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
