@@ -54,7 +54,7 @@ def decode(data: bytes, *, too_large_status: int = 422) -> Decoded:
     if data.lstrip()[:5].lower() in (b"<?xml", b"<svg ") or b"<svg" in data[:256].lower():
         raise BadImage(400, "SVG images are not supported")
     try:
-        img = Image.open(io.BytesIO(data))
+        img: Image.Image = Image.open(io.BytesIO(data))
         width, height = img.size
     except Image.DecompressionBombError:
         raise BadImage(too_large_status, "Image exceeds the maximum pixel count") from None

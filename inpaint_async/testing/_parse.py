@@ -256,11 +256,23 @@ def validate(body: Body, schema: Mapping[str, Field], *, strict: bool = True) ->
     return out
 
 
+def _as_any(value: object) -> Any:
+    return value
+
+
+_PY_TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str,
+    "boolean": bool,
+    "number": (int, float),
+    "string[]": list,
+}
+
+
 def _check(name: str, value: Any, spec: Field) -> dict[str, Any] | None:
     path: list[Any] = [name]
     if value is None and spec.nullable:
         return None
-    expected = {"string": str, "boolean": bool, "number": (int, float), "string[]": list}[spec.type]
+    expected = _PY_TYPES[spec.type]
     if not isinstance(value, expected) or (spec.type == "number" and isinstance(value, bool)):
         received = _type_name(value)
         exp = "array" if spec.type == "string[]" else spec.type
@@ -271,6 +283,7 @@ def _check(name: str, value: Any, spec: Field) -> dict[str, Any] | None:
             "path": path,
             "message": f"Expected {exp}, received {received}",
         }
+    value = _as_any(value)
     if spec.type == "string[]":
         for i, item in enumerate(value):
             if not isinstance(item, str) or not item:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 try:
     import pytest_asyncio
 except ImportError:  # pragma: no cover - the fixture needs an event loop runner
-    pytest_asyncio = None
+    pytest_asyncio = None  # type: ignore[assignment]
 
 #: Settings of the `emulator` fixture: generous rate limits and small images keep tests fast.
 FIXTURE_SETTINGS: dict[str, Any] = {"rate_limit_rpm": 100_000, "max_output_side": 256}
