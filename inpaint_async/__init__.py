@@ -14,6 +14,7 @@ from ._exceptions import (
     GatewayTimeoutError,
     GoneError,
     InpaintError,
+    InsufficientBalanceError,
     NotFoundError,
     OutcomeUnknownError,
     PayloadTooLargeError,
@@ -27,11 +28,14 @@ from ._exceptions import (
     UnexpectedResponseError,
     UnsupportedMediaTypeError,
     ValidationError,
+    WalletCreditError,
+    X402DiscoveryError,
 )
 from ._retry import RetryPolicy
 from ._version import __version__
-from .auth import Auth, BearerAuth
+from .auth import Auth, BearerAuth, WalletAuth
 from .types import EditResult, ImageResult, ModelDeprecation, RateLimitState
+from .x402 import PaymentRailError
 
 __all__ = [
     "APIConnectionError",
@@ -51,10 +55,12 @@ __all__ = [
     "ImageResult",
     "InpaintClient",
     "InpaintError",
+    "InsufficientBalanceError",
     "ModelDeprecation",
     "NotFoundError",
     "OutcomeUnknownError",
     "PayloadTooLargeError",
+    "PaymentRailError",
     "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -67,5 +73,8 @@ __all__ = [
     "UnexpectedResponseError",
     "UnsupportedMediaTypeError",
     "ValidationError",
+    "WalletAuth",
+    "WalletCreditError",
+    "X402DiscoveryError",
     "__version__",
 ]

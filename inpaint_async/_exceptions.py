@@ -165,7 +165,12 @@ class AuthenticationError(APIStatusError):
 
 
 class PaymentRequiredError(APIStatusError):
-    """402: payment or credit is required. The subclasses type Venice's three 402 shapes."""
+    """402: payment or credit is required. The subclasses type Venice's three 402 shapes.
+
+    ``payment_required`` is the decoded ``PAYMENT-REQUIRED`` header when the server sent one.
+    """
+
+    payment_required: Any = None
 
 
 class X402DiscoveryError(PaymentRequiredError):

@@ -115,9 +115,7 @@ class Images:
         """
         if "modelId" in unknown:
             model_id = unknown.pop("modelId")
-            warnings.warn(
-                "modelId is deprecated; use model=", DeprecationWarning, stacklevel=2
-            )
+            warnings.warn("modelId is deprecated; use model=", DeprecationWarning, stacklevel=2)
             model = model or model_id
         if "quality" in unknown:
             raise ValidationError(
