@@ -124,6 +124,11 @@ class RequestRecord:
     fault: str | None = None
 
 
+_RECORD = web.RequestKey("inpaint_emulator_record", RequestRecord)
+_BUCKET = web.RequestKey("inpaint_emulator_bucket", str)
+_EXEMPT = web.RequestKey("inpaint_emulator_budget_exempt", bool)
+
+
 @dataclass
 class _Caller:
     payer: str
@@ -393,7 +398,7 @@ class Emulator:
     async def _middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
         request_id = self._new_request_id()
         record = RequestRecord(request.method, request.path, 0, request_id, at=self.clock())
-        request["record"] = record
+        request[_RECORD] = record
         self.requests.append(record)
         self._land_pending_credits()
         try:
@@ -402,7 +407,7 @@ class Emulator:
             raise
         except ApiError as exc:
             if exc.exempt:
-                request["budget_exempt"] = True
+                request[_EXEMPT] = True
             response = self._error(exc)
         except web.HTTPException as exc:
             if exc.status == 405:
@@ -442,8 +447,8 @@ class Emulator:
         return "ip:" + (request.remote or "unknown")
 
     def _count_failure(self, request: web.Request, response: web.StreamResponse) -> None:
-        bucket = request.get("bucket")
-        if bucket is None or request.get("budget_exempt"):
+        bucket = request.get(_BUCKET)
+        if bucket is None or request.get(_EXEMPT):
             return
         if not 400 <= response.status < 500 or response.status == 429:
             return
@@ -511,8 +516,8 @@ class Emulator:
 
     async def _authenticate(self, request: web.Request) -> _Caller:
         """Inference-route auth: SIWX wins over Bearer; nothing at all is a discovery 402."""
-        record: RequestRecord = request["record"]
-        request["bucket"] = self._bucket(request, None)
+        record: RequestRecord = request[_RECORD]
+        request[_BUCKET] = self._bucket(request, None)
         if any(h in request.headers for h in _PAYMENT_HEADERS):
             raise ApiError(
                 400,
@@ -532,7 +537,7 @@ class Emulator:
         else:
             auth = request.headers.get(C.H_AUTHORIZATION)
             if auth is None:
-                request["budget_exempt"] = True
+                request[_EXEMPT] = True
                 raise self._discovery_402(request)
             scheme, _, key = auth.partition(" ")
             key = key.strip()
@@ -540,7 +545,7 @@ class Emulator:
                 raise ApiError(401, "Authentication failed")
             record.payer = key
             caller = _Caller(key, "key")
-        request["bucket"] = caller.payer
+        request[_BUCKET] = caller.payer
         return caller
 
     def _bearer_only(self, request: web.Request) -> str:
@@ -549,7 +554,7 @@ class Emulator:
         key = key.strip()
         if scheme.lower() != "bearer" or key not in self._keys:
             raise ApiError(401, "Authentication failed")
-        request["record"].payer = key
+        request[_RECORD].payer = key
         return key
 
     # -- 402 bodies ------------------------------------------------------------------------------
@@ -668,7 +673,7 @@ class Emulator:
     def _draw_fault(self, request: web.Request, route: str) -> Fault | None:
         fault = self.faults.draw(route)
         if fault is not None:
-            request["record"].fault = str(fault)
+            request[_RECORD].fault = str(fault)
         return fault
 
     def _fault_response(self, fault: Fault, request_id: str) -> web.Response | None:
@@ -831,7 +836,7 @@ class Emulator:
         self._check_lockout(caller.payer, self._bucket(request, None))
         job = await prepare(request, caller)
         headers = await self._admit(request, caller, job.model_id, job.price)
-        record: RequestRecord = request["record"]
+        record: RequestRecord = request[_RECORD]
         fault = self._draw_fault(request, route)
         if fault is not None:
             if fault.kind == "reset":
@@ -1125,7 +1130,7 @@ class Emulator:
                 self._drop(request)
             if fault.kind == "latency":
                 await asyncio.sleep(fault.seconds)
-            early = self._fault_response(fault, request["record"].request_id)
+            early = self._fault_response(fault, request[_RECORD].request_id)
             if early is not None:
                 return early
         data = [m for m in self.catalogue if type_ == "all" or m.get("type") == type_]
@@ -1153,7 +1158,7 @@ class Emulator:
             raise ApiError(
                 401, {"error": "Invalid Sign-in-with-x signature", "code": "X402_INVALID_SIGN_IN"}
             ) from None
-        record: RequestRecord = request["record"]
+        record: RequestRecord = request[_RECORD]
         record.payer, record.siwx_nonce = signer, nonce
         if signer != wallet.lower():
             raise ApiError(
@@ -1169,7 +1174,7 @@ class Emulator:
         wallet = await self._wallet_auth(request)
         fault = self._draw_fault(request, "/x402/balance")
         if fault is not None:
-            early = self._fault_response(fault, request["record"].request_id)
+            early = self._fault_response(fault, request[_RECORD].request_id)
             if early is not None:
                 return early
         balance = self._accounts.balance_of(wallet)
@@ -1378,7 +1383,7 @@ class Emulator:
             elif fault.kind == "reset":
                 self._payments.pop(key, None)
                 self._drop(request)
-            early = self._fault_response(fault, request["record"].request_id)
+            early = self._fault_response(fault, request[_RECORD].request_id)
             if early is not None:
                 self._payments.pop(key, None)
                 return early
