@@ -110,16 +110,18 @@ async def test_balance_remaining_header_can_be_switched_off(
     http: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
     """`send_balance_remaining=False` drops X-Balance-Remaining, as the live API may."""
-    async with Emulator(
-        max_output_side=64, clock=clock, wallets={WALLET: 1}, send_balance_remaining=False
-    ) as emu:
-        async with http.post(
+    async with (
+        Emulator(
+            max_output_side=64, clock=clock, wallets={WALLET: 1}, send_balance_remaining=False
+        ) as emu,
+        http.post(
             emu.base_url + "/image/edit",
             json={"image": IMG, "prompt": "x"},
             headers={"SIGN-IN-WITH-X": siwx_header(clock.now)},
-        ) as r:
-            assert r.status == 200
-            assert "X-Balance-Remaining" not in r.headers
+        ) as r,
+    ):
+        assert r.status == 200
+        assert "X-Balance-Remaining" not in r.headers
 
 
 # -- top-up -----------------------------------------------------------------------------------
