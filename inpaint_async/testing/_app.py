@@ -404,7 +404,10 @@ class Emulator:
         try:
             response = await handler(request)
         except _Dropped:
-            raise
+            # The transport is already aborted: this response is never written; it only keeps
+            # aiohttp from logging the deliberate drop as a server error.
+            record.status = 0
+            return web.Response(status=204)
         except ApiError as exc:
             if exc.exempt:
                 request[_EXEMPT] = True
