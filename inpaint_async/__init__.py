@@ -35,7 +35,8 @@ from ._retry import RetryPolicy
 from ._version import __version__
 from .auth import Auth, BearerAuth, WalletAuth
 from .types import EditResult, ImageResult, ModelDeprecation, RateLimitState
-from .x402 import PaymentRailError
+from .x402 import PaymentRailError, TopUpResult, WalletBalance
+from .x402.topup import SettlementPendingError, TopUpPolicy
 
 __all__ = [
     "APIConnectionError",
@@ -68,12 +69,16 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "SettlementFailedError",
+    "SettlementPendingError",
     "TopUpError",
     "TopUpLimitError",
+    "TopUpPolicy",
+    "TopUpResult",
     "UnexpectedResponseError",
     "UnsupportedMediaTypeError",
     "ValidationError",
     "WalletAuth",
+    "WalletBalance",
     "WalletCreditError",
     "X402DiscoveryError",
     "__version__",

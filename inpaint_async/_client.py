@@ -55,6 +55,8 @@ if TYPE_CHECKING:
     import aiohttp
 
     from .resources.images import Images
+    from .resources.wallet import Wallet
+    from .x402.topup import TopUpPolicy
 
 __all__ = ["InpaintClient"]
 
@@ -118,6 +120,7 @@ class InpaintClient:
         retry: The :class:`RetryPolicy` (billing-aware by default).
         session: An ``aiohttp.ClientSession`` to borrow; it is never closed by the client.
         top_up: A ``TopUpPolicy`` for wallet auth; without one, money is never spent.
+            Ignored by derived clients whose auth is not a wallet.
         connection_limit: Connections the owned session may open at once.
     """
 
@@ -131,7 +134,7 @@ class InpaintClient:
         default_headers: Mapping[str, str] | None = None,
         retry: RetryPolicy | None = None,
         session: aiohttp.ClientSession | None = None,
-        top_up: Any = None,
+        top_up: TopUpPolicy | None = None,
         connection_limit: int = 100,
         _transport: Transport | None = None,
         _shared: dict[str, Any] | None = None,
@@ -158,7 +161,11 @@ class InpaintClient:
             **{k.lower(): v for k, v in self.default_headers.items()},
         }
         self._payment_hook: PaymentHook | None = None
+        # An async context manager held around signing + sending each authenticated attempt.
+        self._limiter: Any = None
         self._images: Images | None = None
+        self._wallet: Wallet | None = None
+        self._wire_wallet(_shared is None)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -187,7 +194,7 @@ class InpaintClient:
         read_timeout: float | None = _UNSET,
         default_headers: Mapping[str, str] | None = _UNSET,
         retry: RetryPolicy | None = _UNSET,
-        top_up: Any = _UNSET,
+        top_up: TopUpPolicy | None = _UNSET,
     ) -> InpaintClient:
         """A derived client with some options changed, sharing this client's HTTP session."""
 
@@ -224,6 +231,33 @@ class InpaintClient:
 
             self._images = Images(self)
         return self._images
+
+    @property
+    def wallet(self) -> Wallet:
+        """The wallet's balance, transactions and top-ups (needs ``auth=WalletAuth(...)``)."""
+        if self._wallet is None:
+            from .resources.wallet import Wallet
+
+            self._wallet = Wallet(self)
+        return self._wallet
+
+    def _wire_wallet(self, is_root: bool) -> None:
+        """With a wallet: per-wallet in-flight gate, balance tracking, the policy's top-ups."""
+        from .auth.wallet import WalletAuth
+
+        policy = self.top_up_policy
+        if policy is not None:
+            from .x402.topup import TopUpPolicy
+
+            if not isinstance(policy, TopUpPolicy):
+                raise ConfigurationError("top_up must be a TopUpPolicy")
+        if not isinstance(self._auth, WalletAuth):
+            if policy is not None and is_root:
+                raise ConfigurationError("top_up needs a wallet: pass auth=WalletAuth(...)")
+            return
+        from .x402.topup import install
+
+        install(self, self._auth, policy)
 
     # -- the request pipeline -------------------------------------------------------------------
 
@@ -289,7 +323,9 @@ class InpaintClient:
         headers = dict(self._base_headers)
         if extra_headers:
             headers.update({k.lower(): v for k, v in extra_headers.items()})
-        limiter = getattr(self._auth, "in_flight", None) if authenticate else None
+        limiter = (
+            (self._limiter or getattr(self._auth, "in_flight", None)) if authenticate else None
+        )
         if limiter is not None:
             async with limiter:
                 return await self._send(method, url, headers, body, params, output, timeouts,

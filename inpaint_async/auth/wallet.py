@@ -5,6 +5,7 @@ eth-account costs about a second to import, so it is imported only when a wallet
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from .._constants import (
     H_SIWX,
     H_SIWX_LEGACY,
     SIWX_TTL_SECONDS,
+    WALLET_MAX_IN_FLIGHT,
 )
 from .._exceptions import ConfigurationError
 from .siwe import domain_of, origin_of, siwe_message, siwx_header_value, unix_ms
@@ -105,12 +107,24 @@ class WalletAuth:
             tests are exact.
         nonce_factory: returns a fresh nonce (at least 8 alphanumerics) per call (default: 16
             lowercase hex characters from :func:`secrets.token_hex`).
+        max_in_flight: requests this wallet may have in flight at once, across every client that
+            uses this object (Venice answers the 6th concurrent one with ``429
+            X402_CONCURRENCY_LIMIT``; default 5).
 
     Raises:
         ConfigurationError: the key is malformed (the message never contains the key).
     """
 
-    __slots__ = ("_account", "_allowed_origins", "_clock", "_encode_defunct", "_header", "_nonce")
+    __slots__ = (
+        "_account",
+        "_allowed_origins",
+        "_clock",
+        "_encode_defunct",
+        "_header",
+        "_in_flight",
+        "_max_in_flight",
+        "_nonce",
+    )
 
     def __init__(
         self,
@@ -119,7 +133,14 @@ class WalletAuth:
         legacy_header: bool = False,
         clock: Callable[[], datetime] | None = None,
         nonce_factory: Callable[[], str] | None = None,
+        max_in_flight: int = WALLET_MAX_IN_FLIGHT,
     ) -> None:
+        if (
+            isinstance(max_in_flight, bool)
+            or not isinstance(max_in_flight, int)
+            or max_in_flight < 1
+        ):
+            raise ConfigurationError("max_in_flight must be a positive integer")
         if isinstance(account_or_key, str):
             account = _account_from_hex(account_or_key)
         else:
@@ -140,6 +161,9 @@ class WalletAuth:
         self._clock: Callable[[], datetime] = clock or _utc_now
         self._nonce: Callable[[], str] = nonce_factory or (lambda: secrets.token_hex(8))
         self._allowed_origins: set[tuple[str, str, int]] = set()
+        self._max_in_flight = max_in_flight
+        # One semaphore per event loop: asyncio primitives bind to the loop that first waits.
+        self._in_flight: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     @classmethod
     def from_env(
@@ -147,6 +171,7 @@ class WalletAuth:
         *,
         legacy_header: bool = False,
         environ: Mapping[str, str] | None = None,
+        max_in_flight: int = WALLET_MAX_IN_FLIGHT,
     ) -> WalletAuth:
         """Build from ``VENICE_WALLET_KEY``, or ``VENICE_WALLET_KEYSTORE`` + its password.
 
@@ -165,7 +190,7 @@ class WalletAuth:
                 f"set either {ENV_WALLET_KEY} or {ENV_WALLET_KEYSTORE}, not both"
             )
         if key:
-            return cls(key, legacy_header=legacy_header)
+            return cls(key, legacy_header=legacy_header, max_in_flight=max_in_flight)
         if not keystore:
             raise ConfigurationError(
                 f"no wallet configured: set {ENV_WALLET_KEY}, or {ENV_WALLET_KEYSTORE} "
@@ -176,12 +201,35 @@ class WalletAuth:
             raise ConfigurationError(
                 f"{ENV_WALLET_KEYSTORE} is set but {ENV_WALLET_PASSWORD} is not"
             )
-        return cls(_decrypt_keystore(keystore, password), legacy_header=legacy_header)
+        return cls(
+            _decrypt_keystore(keystore, password),
+            legacy_header=legacy_header,
+            max_in_flight=max_in_flight,
+        )
 
     @property
     def address(self) -> str:
         """The wallet's EIP-55 checksummed address."""
         return str(self._account.address)
+
+    @property
+    def max_in_flight(self) -> int:
+        """How many requests this wallet may have in flight at once (default 5)."""
+        return self._max_in_flight
+
+    @property
+    def in_flight(self) -> asyncio.Semaphore:
+        """The semaphore bounding this wallet's in-flight requests, shared by every client.
+
+        The client holds it around signing and sending each attempt. It belongs to the running
+        event loop; a wallet reused under another loop gets a fresh one.
+        """
+        loop = asyncio.get_running_loop()
+        current = self._in_flight
+        if current is None or current[0] is not loop:
+            current = (loop, asyncio.Semaphore(self._max_in_flight))
+            self._in_flight = current
+        return current[1]
 
     @property
     def header_name(self) -> str:
