@@ -26,6 +26,7 @@ __all__ = ["ImageInput", "PreparedImage", "prepare_image", "sniff_image_type"]
 ImageInput = bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes]
 
 _HEAD = 64 * 1024
+_SMALL_HEAD = 4096
 _B64_RE = re.compile(r"^[A-Za-z0-9+/\r\n]+={0,2}$")
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/heic": "heic",
         "image/avif": "avif"}  # fmt: skip
@@ -139,21 +140,19 @@ def _filename(stem: str, mime: str) -> str:
 
 def _from_path(path: Path, field: str, param: str) -> PreparedImage:
     try:
-        stat = path.stat()
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            head = fh.read(_SMALL_HEAD)
+            if head.startswith(b"\xff\xd8") and image_size(head, "image/jpeg") is None:
+                head += fh.read(_HEAD - len(head))  # JPEG: the size marker may sit after EXIF data
     except FileNotFoundError:
         raise ValidationError(f"{param}: no such file: {path}", param=param) from None
+    except IsADirectoryError:
+        raise ValidationError(f"{param}: {path} is not a file", param=param) from None
     except OSError as exc:
         raise ValidationError(f"{param}: cannot read {path}: {exc.strerror}", param=param) from None
-    if not path.is_file():
-        raise ValidationError(f"{param}: {path} is not a file", param=param)
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(_HEAD)
-    except OSError as exc:
-        raise ValidationError(f"{param}: cannot read {path}: {exc.strerror}", param=param) from None
-    mime = _check(head, stat.st_size, f"{param} file {path.name!r}", param)
-    part = FilePart(field, path, path.name, mime, stat.st_size)
-    return PreparedImage(part=part)
+    mime = _check(head, size, f"{param} file {path.name!r}", param)
+    return PreparedImage(part=FilePart(field, path, path.name, mime, size))
 
 
 def _from_fileobj(fh: IO[bytes], field: str, param: str) -> PreparedImage:

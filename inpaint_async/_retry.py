@@ -28,8 +28,6 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception,
-    stop_after_attempt,
-    stop_before_delay,
 )
 from tenacity.wait import wait_base
 
@@ -139,9 +137,31 @@ class RetryPolicy:
 
         ``attempt`` must build everything per attempt (fresh auth headers, a replayed body).
         """
-        stop = stop_after_attempt(self.max_attempts)
-        if self.total_timeout is not None:
-            stop = stop | stop_before_delay(self.total_timeout)  # type: ignore[assignment]
+        started = time.monotonic()
+        try:
+            return await attempt()
+        except Exception as exc:
+            if self.max_attempts == 1 or not self.is_retryable(exc, idempotent=idempotent):
+                raise
+            first_error: Exception | None = exc
+
+        # The first attempt runs bare, so the common case (success) pays nothing for the retry
+        # machinery. From the first failure on, tenacity drives: it is handed that failure as its
+        # own first attempt, so attempt numbers, waits and the time budget are the policy's.
+        async def run() -> T:
+            nonlocal first_error
+            if first_error is not None:
+                error, first_error = first_error, None
+                raise error
+            return await attempt()
+
+        def stop(state: RetryCallState) -> bool:
+            if state.attempt_number >= self.max_attempts:
+                return True
+            if self.total_timeout is None:
+                return False
+            return time.monotonic() - started + state.upcoming_sleep >= self.total_timeout
+
         retrying = AsyncRetrying(
             stop=stop,
             wait=_Wait(self),
@@ -150,10 +170,6 @@ class RetryPolicy:
             reraise=True,
             before_sleep=_log_retry(describe),
         )
-
-        async def run() -> T:
-            return await attempt()
-
         result: T = await retrying(run)
         return result
 

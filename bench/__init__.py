@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): ratios against raw aiohttp measured in one run, peak RSS."""
