@@ -1,0 +1,177 @@
+"""Units: TopUpPolicy validation, which 402s may top up, SETTLEMENT_FAILED, client wiring."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from inpaint_async import (
+    BearerAuth,
+    ConfigurationError,
+    InpaintClient,
+    InsufficientBalanceError,
+    RetryPolicy,
+    SettlementFailedError,
+    TopUpPolicy,
+    ValidationError,
+    WalletAuth,
+    WalletCreditError,
+    X402DiscoveryError,
+)
+from inpaint_async.x402._parse import payment_required_error
+
+from .conftest import KEY, fast_policy
+
+
+def test_policy_normalises_amounts_to_decimal() -> None:
+    """Ints, strings and floats become exact Decimals; the per-top-up cap defaults to amount."""
+    policy = TopUpPolicy(amount_usd=10, max_total_usd="50", below_usd=0.5)
+    assert policy.amount_usd == Decimal(10) and isinstance(policy.amount_usd, Decimal)
+    assert policy.max_total_usd == Decimal(50)
+    assert policy.below_usd == Decimal("0.5")
+    assert policy.cap_per_top_up_usd == Decimal(10)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"amount_usd": 0, "max_total_usd": 10},
+        {"amount_usd": -5, "max_total_usd": 10},
+        {"amount_usd": "nan", "max_total_usd": 10},
+        {"amount_usd": 10, "max_total_usd": 5},
+        {"amount_usd": 10_001, "max_total_usd": 20_000},
+        {"amount_usd": "5.0000001", "max_total_usd": 10},
+        {"amount_usd": 10, "max_total_usd": 50, "max_per_top_up_usd": 5},
+        {"amount_usd": 10, "max_total_usd": 50, "below_usd": -1},
+        {"amount_usd": 10, "max_total_usd": 50, "allowed_payees": "0x" + "ab" * 20},
+        {"amount_usd": 10, "max_total_usd": 50, "allowed_payees": ["not-an-address"]},
+        {"amount_usd": 10, "max_total_usd": 50, "poll_interval": 0},
+        {"amount_usd": True, "max_total_usd": 50},
+    ],
+)
+def test_policy_rejects_bad_numbers(kwargs: dict[str, Any]) -> None:
+    """Every malformed policy is refused at construction, before any money can move."""
+    with pytest.raises(ValidationError):
+        TopUpPolicy(**kwargs)
+
+
+def test_top_up_policy_needs_a_wallet_and_a_policy_object() -> None:
+    """A policy with an API key, or something that is not a TopUpPolicy, is a setup error."""
+    with pytest.raises(ConfigurationError):
+        InpaintClient(auth=BearerAuth("k"), top_up=fast_policy())
+    with pytest.raises(ConfigurationError):
+        InpaintClient(auth=WalletAuth(KEY), top_up={"amount_usd": 5})  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        _ = InpaintClient(auth=BearerAuth("k")).wallet
+
+
+def test_derived_clients_share_the_wallet_state() -> None:
+    """with_options() keeps one coordinator (balance, committed total) per wallet."""
+    client = InpaintClient(auth=WalletAuth(KEY), top_up=fast_policy())
+    derived = client.with_options(read_timeout=5)
+    assert derived.wallet._coordinator is client.wallet._coordinator
+    assert derived._payment_hook is not None
+
+
+def _402(body: Any) -> Any:
+    return payment_required_error("402", body=body, headers={}, request_id=None)
+
+
+SHAPE_B = {"error": "Payment required", "code": "PAYMENT_REQUIRED", "currentBalanceUsd": 0.01}
+
+
+async def test_only_a_wallet_credit_402_triggers_a_top_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shape A, shape C, DIEM mode and a second 402 in one chain never top up."""
+    client = InpaintClient(auth=WalletAuth(KEY), top_up=fast_policy())
+    calls: list[Any] = []
+
+    async def fake_top_up(policy: TopUpPolicy) -> Any:
+        calls.append(policy)
+        from inpaint_async import TopUpResult
+
+        return TopUpResult(wallet_address="0x", amount_credited=Decimal(5), payment_id="p")
+
+    monkeypatch.setattr(client.wallet, "_auto_top_up", fake_top_up)
+    hook = client._payment_hook
+    assert hook is not None
+    shape_a = _402({"x402Version": 2, "accepts": [], "error": "Authentication required"})
+    shape_c = _402({"error": "Insufficient USD or Diem balance to complete request."})
+    diem = _402({**SHAPE_B, "diemBalanceUsd": 5})
+    assert isinstance(shape_a, X402DiscoveryError)
+    assert isinstance(shape_c, InsufficientBalanceError)
+    assert isinstance(diem, WalletCreditError)
+    assert not await hook(shape_a, 0)
+    assert not await hook(shape_c, 0)
+    assert not await hook(diem, 0)
+    assert not await hook(_402(SHAPE_B), 1)  # a 402 right after this chain's top-up
+    assert calls == []
+    assert await hook(_402(SHAPE_B), 0)
+    assert len(calls) == 1
+    await client.close()
+
+
+async def test_settlement_failed_is_a_typed_retryable_error(aiohttp_free_port: int) -> None:
+    """402 SETTLEMENT_FAILED raises SettlementFailedError; the commitment is released."""
+    settlements: list[str] = []
+
+    async def top_up(request: web.Request) -> web.Response:
+        payment = request.headers.get("payment-signature")
+        if payment is None:
+            body = {
+                "x402Version": 2,
+                "accepts": [
+                    {
+                        "scheme": "exact",
+                        "network": "eip155:8453",
+                        "amount": "5000000",
+                        "asset": "0x833589fcd6edb6e08f4c7c32d4f71b54bda02913",
+                        "payTo": "0x2670B922ef37C7Df47158725C0CC407b5382293F",
+                        "maxTimeoutSeconds": 300,
+                    }
+                ],
+            }
+            return web.json_response(body, status=402)
+        settlements.append(payment)
+        return web.json_response(
+            {"error": "SETTLEMENT_FAILED", "message": "Settlement failed"}, status=402
+        )
+
+    async def balance(request: web.Request) -> web.Response:
+        data = {"walletAddress": "0x", "balanceUsd": 0.01, "canConsume": False}
+        return web.Response(text=json.dumps({"success": True, "data": data}))
+
+    app = web.Application()
+    app.router.add_post("/api/v1/x402/top-up", top_up)
+    app.router.add_get("/api/v1/x402/balance/{wallet}", balance)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", aiohttp_free_port).start()
+    try:
+        async with InpaintClient(
+            auth=WalletAuth(KEY),
+            base_url=f"http://127.0.0.1:{aiohttp_free_port}/api/v1",
+            retry=RetryPolicy.no_retry(),
+            top_up=fast_policy(amount_usd=5, max_total_usd=5),
+        ) as client:
+            with pytest.raises(SettlementFailedError):
+                await client.wallet._auto_top_up(client.top_up_policy)  # type: ignore[arg-type]
+            assert client.wallet.committed_top_ups_usd == 0
+            with pytest.raises(SettlementFailedError):  # the caller may retry: a new payment
+                await client.wallet.top_up(5)
+    finally:
+        await runner.cleanup()
+    assert len(settlements) == 2 and settlements[0] != settlements[1]
+
+
+@pytest.fixture
+def aiohttp_free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
