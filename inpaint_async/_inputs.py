@@ -198,6 +198,13 @@ def _from_base64(text: str, param: str, what: str) -> None:
     _check(head, size, what, param)
 
 
+def _is_existing_path(text: str) -> bool:
+    try:
+        return Path(text).exists()
+    except (OSError, ValueError):  # name too long, NUL byte: not a path
+        return False
+
+
 def prepare_image(
     image: Any, *, field: str = "image", param: str = "image", allow_url: bool = True
 ) -> PreparedImage:
@@ -219,7 +226,7 @@ def prepare_image(
                 raise ValidationError(f"{param}: a data URI must be base64-encoded", param=param)
             _from_base64(payload, param, f"{param} data URI")
             return PreparedImage(json_value=text)
-        if len(text) < 4096 and not text.startswith("iVBOR") and Path(text).exists():
+        if len(text) < 4096 and not text.startswith("iVBOR") and _is_existing_path(text):
             return _from_path(Path(text), field, param)
         if len(text) >= 64 and _B64_RE.match(text[:8192]):
             _from_base64(text, param, f"{param} base64 string")
