@@ -34,7 +34,17 @@ from ._exceptions import (
 from ._retry import RetryPolicy
 from ._version import __version__
 from .auth import Auth, BearerAuth, WalletAuth
-from .types import EditResult, ImageResult, ModelDeprecation, RateLimitState
+from .types import (
+    BackgroundRemoveResult,
+    EditResult,
+    ImageResult,
+    Model,
+    ModelCatalogue,
+    ModelDeprecation,
+    MultiEditResult,
+    RateLimitState,
+    UpscaleResult,
+)
 from .x402 import PaymentRailError, TopUpResult, WalletBalance
 from .x402.topup import SettlementPendingError, TopUpPolicy
 
@@ -45,6 +55,7 @@ __all__ = [
     "APITimeoutError",
     "Auth",
     "AuthenticationError",
+    "BackgroundRemoveResult",
     "BadRequestError",
     "BearerAuth",
     "ConfigurationError",
@@ -57,7 +68,10 @@ __all__ = [
     "InpaintClient",
     "InpaintError",
     "InsufficientBalanceError",
+    "Model",
+    "ModelCatalogue",
     "ModelDeprecation",
+    "MultiEditResult",
     "NotFoundError",
     "OutcomeUnknownError",
     "PayloadTooLargeError",
@@ -76,6 +90,7 @@ __all__ = [
     "TopUpResult",
     "UnexpectedResponseError",
     "UnsupportedMediaTypeError",
+    "UpscaleResult",
     "ValidationError",
     "WalletAuth",
     "WalletBalance",

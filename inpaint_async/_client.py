@@ -52,9 +52,13 @@ from .auth import Auth, BearerAuth
 from .types.results import ImageResult, ModelDeprecation
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     import aiohttp
 
+    from ._pricing import Endpoint
     from .resources.images import Images
+    from .resources.models import Models
     from .resources.wallet import Wallet
     from .x402.topup import TopUpPolicy
 
@@ -122,6 +126,8 @@ class InpaintClient:
         top_up: A ``TopUpPolicy`` for wallet auth; without one, money is never spent.
             Ignored by derived clients whose auth is not a wallet.
         connection_limit: Connections the owned session may open at once.
+        validate: Check edits and multi-edits against the model catalogue once it is loaded
+            (``client.models.list()``); ``False`` sends them unchecked.
     """
 
     def __init__(
@@ -136,6 +142,7 @@ class InpaintClient:
         session: aiohttp.ClientSession | None = None,
         top_up: TopUpPolicy | None = None,
         connection_limit: int = 100,
+        validate: bool = True,
         _transport: Transport | None = None,
         _shared: dict[str, Any] | None = None,
     ) -> None:
@@ -163,7 +170,9 @@ class InpaintClient:
         self._payment_hook: PaymentHook | None = None
         # An async context manager held around signing + sending each authenticated attempt.
         self._limiter: Any = None
+        self.validate = validate
         self._images: Images | None = None
+        self._models: Models | None = None
         self._wallet: Wallet | None = None
         self._wire_wallet(_shared is None)
 
@@ -195,6 +204,7 @@ class InpaintClient:
         default_headers: Mapping[str, str] | None = _UNSET,
         retry: RetryPolicy | None = _UNSET,
         top_up: TopUpPolicy | None = _UNSET,
+        validate: bool = _UNSET,
     ) -> InpaintClient:
         """A derived client with some options changed, sharing this client's HTTP session."""
 
@@ -209,6 +219,7 @@ class InpaintClient:
             default_headers=pick(default_headers, self.default_headers),
             retry=pick(retry, self.retry),
             top_up=pick(top_up, self.top_up_policy),
+            validate=pick(validate, self.validate),
             _transport=self._transport,
             _shared=self._shared,
         )
@@ -231,6 +242,48 @@ class InpaintClient:
 
             self._images = Images(self)
         return self._images
+
+    @property
+    def models(self) -> Models:
+        """The model catalogue (``GET /models``), cached with a TTL."""
+        if self._models is None:
+            from .resources.models import Models
+
+            self._models = Models(self)
+        return self._models
+
+    async def estimate_cost(
+        self,
+        model: str | None = None,
+        *,
+        resolution: str | None = None,
+        quality: str | None = None,
+        images: int = 1,
+        enhance_prompt: bool = False,
+        endpoint: Endpoint = "edit",
+    ) -> Decimal:
+        """The USD price of one edit or multi-edit, from the catalogue (loaded if needed).
+
+        ``model=None`` prices the server's default model. The rules are in docs/models.md;
+        the synchronous form is ``Model.estimate_cost(...)`` on a catalogue entry.
+
+        Raises:
+            ValidationError: Unknown model, or a request the model cannot take.
+        """
+        from ._checks import resolve_model
+        from ._exceptions import ValidationError
+
+        catalogue = await self.models.list("inpaint")
+        entry = resolve_model(catalogue, model)
+        if entry is None:
+            raise ValidationError("the catalogue tags no default model; pass model=", param="model")
+        return entry.estimate_cost(
+            resolution=resolution,
+            quality=quality,
+            images=images,
+            enhance_prompt=enhance_prompt,
+            endpoint=endpoint,
+        )
 
     @property
     def wallet(self) -> Wallet:

@@ -4,22 +4,38 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._checks import EDIT_QUALITY_HINT, Endpoint, check_request, resolve_model
 from .._constants import MAX_JSON_BYTES
 from .._exceptions import ValidationError
-from .._inputs import ImageInput, prepare_image
+from .._inputs import ImageInput, PreparedImage, prepare_image
 from .._retry import RetryPolicy
 from .._transport import Body
-from ..types.params import EditParams, RequestModel, build_params, wire_fields
-from ..types.results import EditResult
+from ..types.params import (
+    EditParams,
+    MultiEditParams,
+    RequestModel,
+    UpscaleParams,
+    build_params,
+    wire_fields,
+)
+from ..types.results import BackgroundRemoveResult, EditResult, MultiEditResult, UpscaleResult
 
 if TYPE_CHECKING:
     from .._client import InpaintClient
 
 __all__ = ["Images"]
+
+#: Multipart file parts the API takes on multi-edit (a transport limit, whatever the model).
+MAX_MULTIPART_IMAGES = 10
+
+_MIXED = (
+    "mixing files (bytes, paths, file objects) with URLs/base64 in one request is not "
+    "supported; pass all images the same way"
+)
 
 
 def resolve_output(output: str | os.PathLike[str] | None) -> Path | None:
@@ -52,15 +68,50 @@ def build_body(params: RequestModel, images: Mapping[str, Any]) -> Body:
             raise ValidationError("the JSON body would exceed the API's 35 MB limit", param="image")
         return Body(json=payload)
     if any(p.part is None for p in prepared.values()):
-        raise ValidationError(
-            "mixing files with URLs/base64 in one request is not supported; pass all images "
-            "the same way",
-            param="image",
-        )
+        raise ValidationError(_MIXED, param="image")
     return Body(
         fields=[(k, form_value(v)) for k, v in fields.items()],
         files=[p.part for p in prepared.values() if p.part is not None],
     )
+
+
+def build_multi_body(params: RequestModel, images: Sequence[ImageInput]) -> Body:
+    """Multi-edit: a JSON ``images`` list of strings, or repeated ``images`` file parts."""
+    fields = wire_fields(params)
+    prepared = [
+        prepare_image(img, field="images", param=f"images[{i}]") for i, img in enumerate(images)
+    ]
+    if all(p.part is None for p in prepared):
+        payload = {"images": [p.json_value for p in prepared], **fields}
+        size = sum(len(v) for v in payload["images"]) + sum(len(str(v)) for v in fields.values())
+        if size > MAX_JSON_BYTES:
+            raise ValidationError(
+                "the JSON body would exceed the API's 35 MB limit", param="images"
+            )
+        return Body(json=payload)
+    if any(p.part is None for p in prepared):
+        raise ValidationError(_MIXED, param="images")
+    if len(prepared) > MAX_MULTIPART_IMAGES:
+        raise ValidationError(
+            f"multipart requests take at most {MAX_MULTIPART_IMAGES} files; got {len(prepared)}",
+            param="images",
+        )
+    return Body(
+        fields=[(k, form_value(v)) for k, v in fields.items()],
+        files=[p.part for p in prepared if p.part is not None],
+    )
+
+
+def _is_url(value: object) -> bool:
+    return isinstance(value, str) and value.strip()[:8].lower().startswith(("http://", "https:/"))
+
+
+def _raw_base64(prepared: PreparedImage) -> PreparedImage:
+    """A data URI's payload alone (upscale's JSON takes raw base64 only)."""
+    value = prepared.json_value
+    if value is not None and value[:5].lower() == "data:":
+        return PreparedImage(json_value="".join(value.partition(",")[2].split()))
+    return prepared
 
 
 class Images:
@@ -68,6 +119,27 @@ class Images:
 
     def __init__(self, client: InpaintClient) -> None:
         self._client = client
+
+    def _check(self, endpoint: Endpoint, params: RequestModel, *, images: int) -> None:
+        """Check the request against the cached catalogue, when there is one and validation is on."""
+        if not self._client.validate:
+            return
+        catalogue = self._client.models.cached("inpaint")
+        if catalogue is None:
+            return
+        values = params.model_dump(exclude_none=True)
+        model = resolve_model(catalogue, values.get("model"))
+        if model is None:
+            return
+        check_request(
+            model,
+            endpoint=endpoint,
+            prompt=values.get("prompt"),
+            aspect_ratio=values.get("aspect_ratio"),
+            resolution=values.get("resolution"),
+            quality=values.get("quality"),
+            images=images,
+        )
 
     async def edit(
         self,
@@ -118,11 +190,7 @@ class Images:
             warnings.warn("modelId is deprecated; use model=", DeprecationWarning, stacklevel=2)
             model = model or model_id
         if "quality" in unknown:
-            raise ValidationError(
-                "/image/edit does not accept quality (the server answers 400); to choose a "
-                "quality tier use images.multi_edit(images=[image], quality=...)",
-                param="quality",
-            )
+            raise ValidationError(EDIT_QUALITY_HINT, param="quality")
         params = build_params(
             EditParams,
             {
@@ -137,6 +205,7 @@ class Images:
                 "disable_prompt_optimization_thinking": disable_prompt_optimization_thinking,
             },
         )
+        self._check("edit", params, images=1)
         out = resolve_output(output)
         body = build_body(params, {"image": image})
         raw = await self._client.request(
@@ -149,3 +218,187 @@ class Images:
             extra_headers=extra_headers,
         )
         return self._client.image_result(raw, EditResult)
+
+    async def multi_edit(
+        self,
+        images: Sequence[ImageInput],
+        prompt: str,
+        *,
+        model: str | None = None,
+        quality: str | None = None,
+        aspect_ratio: str | None = None,
+        resolution: str | None = None,
+        output_format: str | None = None,
+        safe_mode: bool | None = None,
+        enhance_prompt: bool | None = None,
+        disable_prompt_optimization_thinking: bool | None = None,
+        output: str | os.PathLike[str] | None = None,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        **unknown: Any,
+    ) -> MultiEditResult:
+        """Edit from one or more images and a prompt: ``POST /image/multi-edit``.
+
+        The first image is the base; the others are layers, references or masks. The model is
+        sent as ``modelId`` (this endpoint rejects ``model``).
+
+        Args:
+            images: A list of 1..N images, all files (bytes, paths, binary file objects: streamed
+                as repeated ``images`` multipart parts, at most 10) or all strings (URLs, base64,
+                data URIs: a JSON list). Mixing the two is a :class:`ValidationError`. N is the
+                model's ``maxInputImages`` (checked when the catalogue is loaded).
+            prompt: What to make of them.
+            model: A ``type=inpaint`` model id; the server default is ``firered-image-edit``.
+            quality: ``"low"``, ``"medium"`` or ``"high"`` for models with quality tiers
+                (ignored by the others); omitted = the model's ``defaultQuality``.
+            aspect_ratio: As for :meth:`edit`; ``auto`` follows the first image.
+            resolution: A tier of the model (dropped by the server for models without tiers).
+            output_format, safe_mode, enhance_prompt, disable_prompt_optimization_thinking,
+            output, timeout, retry, extra_headers: As for :meth:`edit`.
+
+        Raises:
+            ValidationError: A local mistake, or a catalogue constraint; nothing was sent.
+            APIStatusError: The server refused (a subclass per status).
+            OutcomeUnknownError: Sent, but no answer; the edit may have been charged.
+        """
+        if "modelId" in unknown:
+            model_id = unknown.pop("modelId")
+            warnings.warn("modelId is deprecated; use model=", DeprecationWarning, stacklevel=2)
+            model = model or model_id
+        if isinstance(images, str | bytes | bytearray | memoryview) or not isinstance(
+            images, Sequence
+        ):
+            raise ValidationError(
+                "images must be a list of images (use images=[image] for one)", param="images"
+            )
+        if not images:
+            raise ValidationError("images must hold at least one image", param="images")
+        params = build_params(
+            MultiEditParams,
+            {
+                **unknown,
+                "prompt": prompt,
+                "model": model,
+                "quality": quality,
+                "aspect_ratio": aspect_ratio,
+                "resolution": resolution,
+                "output_format": output_format,
+                "safe_mode": safe_mode,
+                "enhance_prompt": enhance_prompt,
+                "disable_prompt_optimization_thinking": disable_prompt_optimization_thinking,
+            },
+        )
+        self._check("multi_edit", params, images=len(images))
+        out = resolve_output(output)
+        body = build_multi_body(params, images)
+        raw = await self._client.request(
+            "POST",
+            "/image/multi-edit",
+            body=body,
+            output=out,
+            timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
+        )
+        return self._client.image_result(raw, MultiEditResult)
+
+    async def upscale(
+        self,
+        image: ImageInput,
+        *,
+        scale: float | None = None,
+        creativity: float | None = None,
+        output: str | os.PathLike[str] | None = None,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> UpscaleResult:
+        """Upscale one image 2x to 4x: ``POST /image/upscale`` (model ``upscaler``, PNG out).
+
+        Args:
+            image: Bytes, a path or a binary file object (streamed as multipart), raw base64, or a
+                data URI (sent as its raw base64 payload: this endpoint's JSON takes nothing
+                else). URLs are refused locally: the server does not fetch them here.
+            scale: 2 to 4 (server default 2). The server lowers it when the output would exceed
+                16,777,216 pixels. Billed $0.02 up to 2x, $0.08 above.
+            creativity: 0 to 0.02 (server default 0.01).
+            output, timeout, retry, extra_headers: As for :meth:`edit`.
+        """
+        params = build_params(UpscaleParams, {"scale": scale, "creativity": creativity})
+        if _is_url(image):
+            raise ValidationError(
+                "image: /image/upscale does not take URLs; download the image and pass its "
+                "bytes or path",
+                param="image",
+            )
+        out = resolve_output(output)
+        prepared = _raw_base64(prepare_image(image, field="image", param="image"))
+        fields = wire_fields(params)
+        if prepared.part is not None:
+            body = Body(
+                fields=[(k, form_value(v)) for k, v in fields.items()], files=[prepared.part]
+            )
+        else:
+            body = Body(json={"image": prepared.json_value, **fields})
+        raw = await self._client.request(
+            "POST",
+            "/image/upscale",
+            body=body,
+            output=out,
+            timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
+        )
+        return self._client.image_result(raw, UpscaleResult)
+
+    async def background_remove(
+        self,
+        image: ImageInput | None = None,
+        *,
+        image_url: str | None = None,
+        output: str | os.PathLike[str] | None = None,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> BackgroundRemoveResult:
+        """Cut the subject out (PNG with alpha): ``POST /image/background-remove``.
+
+        Give exactly one of ``image`` and ``image_url``.
+
+        Args:
+            image: Bytes, a path or a binary file object (multipart), base64 or a data URI
+                (JSON). An ``http(s)://`` URL given here is sent as ``image_url``.
+            image_url: A public ``http(s)://`` URL the server fetches.
+            output, timeout, retry, extra_headers: As for :meth:`edit`.
+        """
+        if (image is None) == (image_url is None):
+            raise ValidationError(
+                "background_remove takes exactly one of image= and image_url=", param="image"
+            )
+        if image is not None and _is_url(image):
+            image, image_url = None, str(image).strip()
+        if image_url is not None:
+            if not _is_url(image_url):
+                raise ValidationError(
+                    f"image_url must be an http(s):// URL, got {image_url[:40]!r}",
+                    param="image_url",
+                )
+            body = Body(json={"image_url": image_url.strip()})
+        else:
+            prepared = prepare_image(image, field="image", param="image")
+            if prepared.part is not None:
+                body = Body(files=[prepared.part])
+            else:
+                body = Body(json={"image": prepared.json_value})
+        out = resolve_output(output)
+        raw = await self._client.request(
+            "POST",
+            "/image/background-remove",
+            body=body,
+            output=out,
+            timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
+        )
+        return self._client.image_result(raw, BackgroundRemoveResult)

@@ -1,5 +1,41 @@
 """Pydantic models users annotate with: results, parameters, catalogue and 402 bodies."""
 
-from .results import EditResult, ImageResult, ModelDeprecation, RateLimitState, ResponseModel
+from .catalogue import (
+    CatalogueDeprecation,
+    InputImagesPricing,
+    Model,
+    ModelCatalogue,
+    ModelConstraints,
+    ModelPricing,
+    ModelSpec,
+    Price,
+)
+from .results import (
+    BackgroundRemoveResult,
+    EditResult,
+    ImageResult,
+    ModelDeprecation,
+    MultiEditResult,
+    RateLimitState,
+    ResponseModel,
+    UpscaleResult,
+)
 
-__all__ = ["EditResult", "ImageResult", "ModelDeprecation", "RateLimitState", "ResponseModel"]
+__all__ = [
+    "BackgroundRemoveResult",
+    "CatalogueDeprecation",
+    "EditResult",
+    "ImageResult",
+    "InputImagesPricing",
+    "Model",
+    "ModelCatalogue",
+    "ModelConstraints",
+    "ModelDeprecation",
+    "ModelPricing",
+    "ModelSpec",
+    "MultiEditResult",
+    "Price",
+    "RateLimitState",
+    "ResponseModel",
+    "UpscaleResult",
+]

@@ -67,3 +67,22 @@ def build_params(model: type[RequestModel], values: dict[str, Any]) -> RequestMo
 def wire_fields(params: RequestModel) -> dict[str, Any]:
     """The fields the caller set, as the API names them."""
     return params.model_dump(exclude_none=True, by_alias=True)
+
+
+class MultiEditParams(EditParams):
+    """The body fields of ``POST /image/multi-edit`` (apart from the images).
+
+    The model travels as ``modelId``: this endpoint rejects ``model``.
+    """
+
+    model: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None, serialization_alias="modelId"
+    )
+    quality: Literal["low", "medium", "high"] | None = None
+
+
+class UpscaleParams(RequestModel):
+    """The body fields of ``POST /image/upscale`` (apart from the image)."""
+
+    scale: Annotated[float, Field(ge=2, le=4)] | None = None
+    creativity: Annotated[float, Field(ge=0, le=0.02)] | None = None

@@ -73,3 +73,15 @@ class ImageResult(ResponseModel):
 
 class EditResult(ImageResult):
     """The result of ``images.edit``."""
+
+
+class MultiEditResult(ImageResult):
+    """The result of ``images.multi_edit``."""
+
+
+class UpscaleResult(ImageResult):
+    """The result of ``images.upscale``."""
+
+
+class BackgroundRemoveResult(ImageResult):
+    """The result of ``images.background_remove`` (a PNG with alpha)."""
