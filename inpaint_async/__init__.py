@@ -23,6 +23,7 @@ from ._exceptions import (
     RateLimitError,
     ServerError,
     SettlementFailedError,
+    SettlementPendingError,
     TopUpError,
     TopUpLimitError,
     UnexpectedResponseError,
@@ -46,7 +47,7 @@ from .types import (
     UpscaleResult,
 )
 from .x402 import PaymentRailError, TopUpResult, WalletBalance
-from .x402.topup import SettlementPendingError, TopUpPolicy
+from .x402.topup import TopUpPolicy
 
 __all__ = [
     "APIConnectionError",

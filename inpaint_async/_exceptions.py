@@ -24,6 +24,7 @@
       + TopUpError                   a wallet top-up did not complete
         - TopUpLimitError            the TopUpPolicy cap would be exceeded; nothing was signed
         - SettlementFailedError      402 SETTLEMENT_FAILED: no funds moved; may be retried
+        - SettlementPendingError     settlement timed out: the payment may still land
 
 The status → class table is :data:`STATUS_CLASSES`; :func:`make_status_error` builds the error
 from a response and never fails on an odd body (an HTML page from Cloudflare is kept as text).
@@ -34,6 +35,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -62,6 +64,7 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "SettlementFailedError",
+    "SettlementPendingError",
     "TopUpError",
     "TopUpLimitError",
     "UnexpectedResponseError",
@@ -167,81 +170,53 @@ class AuthenticationError(APIStatusError):
 class PaymentRequiredError(APIStatusError):
     """402: payment or credit is required. The subclasses type Venice's three 402 shapes.
 
-    ``payment_required`` is the decoded ``PAYMENT-REQUIRED`` header when the server sent one.
+    ``.payment_required`` is the decoded ``PAYMENT-REQUIRED`` header, or ``None`` when the server
+    sent none (or it did not parse); ``.info`` is the parsed body where a subclass has a model
+    for it, else ``None``.
     """
 
-    payment_required: Any = None
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int = 402,
+        body: Any,
+        headers: Mapping[str, str],
+        request_id: str | None = None,
+        info: Any = None,
+        payment_required: PaymentRequiredBody | None = None,
+    ) -> None:
+        super().__init__(
+            message, status_code=status_code, body=body, headers=headers, request_id=request_id
+        )
+        self.info = info
+        self.payment_required = payment_required
 
 
 class X402DiscoveryError(PaymentRequiredError):
     """402 shape A: the request carried no credentials; ``.info`` lists the payment options.
 
     ``.info`` is the parsed body (``accepts``, ``authOptions``, ``extensions``), or ``None`` when
-    it did not parse; ``.payment_required`` is the decoded ``PAYMENT-REQUIRED`` header or ``None``.
+    it did not parse.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int = 402,
-        body: Any,
-        headers: Mapping[str, str],
-        request_id: str | None = None,
-        info: PaymentRequiredBody | None = None,
-        payment_required: PaymentRequiredBody | None = None,
-    ) -> None:
-        super().__init__(
-            message, status_code=status_code, body=body, headers=headers, request_id=request_id
-        )
-        self.info = info
-        self.payment_required = payment_required
+    info: PaymentRequiredBody | None
 
 
 class WalletCreditError(PaymentRequiredError):
     """402 shape B (``code == "PAYMENT_REQUIRED"``): the wallet's credit is below the minimum.
 
     The only 402 a top-up fixes. ``.info`` is the parsed body (balance, minimum and suggested
-    top-up, ``topUpInstructions``, ``siwxChallenge``) or ``None``; ``.payment_required`` is the
-    decoded ``PAYMENT-REQUIRED`` header (its payload differs from the body) or ``None``.
+    top-up, ``topUpInstructions``, ``siwxChallenge``) or ``None``; ``.payment_required`` (the
+    header) carries a different payload from the body.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int = 402,
-        body: Any,
-        headers: Mapping[str, str],
-        request_id: str | None = None,
-        info: WalletCreditRequired | None = None,
-        payment_required: PaymentRequiredBody | None = None,
-    ) -> None:
-        super().__init__(
-            message, status_code=status_code, body=body, headers=headers, request_id=request_id
-        )
-        self.info = info
-        self.payment_required = payment_required
+    info: WalletCreditRequired | None
 
 
 class InsufficientBalanceError(PaymentRequiredError):
     """402 shape C: an API-key account out of funds or over a key spend limit (or a wallet short
     of a queued job's price). A wallet top-up does not fix it; ``.message`` says what does."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int = 402,
-        body: Any,
-        headers: Mapping[str, str],
-        request_id: str | None = None,
-        payment_required: PaymentRequiredBody | None = None,
-    ) -> None:
-        super().__init__(
-            message, status_code=status_code, body=body, headers=headers, request_id=request_id
-        )
-        self.payment_required = payment_required
 
 
 class PermissionDeniedError(APIStatusError):
@@ -317,6 +292,22 @@ class TopUpError(InpaintError):
 
 class TopUpLimitError(TopUpError):
     """The top-up would exceed the caller's cap; nothing was signed."""
+
+
+class SettlementPendingError(TopUpError):
+    """A signed top-up's outcome is unknown: it may still be credited.
+
+    Raised when settlement timed out (504 ``SETTLEMENT_TIMEOUT``, a 500, a dropped connection)
+    or stayed ``PAYMENT_IN_PROGRESS``, and the credit did not show in the balance before the
+    deadline. Do not sign another payment for the same need before ``valid_before`` (Unix
+    seconds): until then the signed authorization can still settle. Automatic top-ups refuse to
+    sign again until then.
+    """
+
+    def __init__(self, message: str, *, amount_usd: Decimal, valid_before: int) -> None:
+        super().__init__(message)
+        self.amount_usd = amount_usd
+        self.valid_before = valid_before
 
 
 class SettlementFailedError(TopUpError):

@@ -20,6 +20,7 @@ from .._exceptions import (
     RateLimitError,
     ServerError,
     SettlementFailedError,
+    SettlementPendingError,
     TopUpError,
     UnexpectedResponseError,
     ValidationError,
@@ -46,7 +47,6 @@ from ..x402.payment import (
     validate_amount,
 )
 from ..x402.topup import (
-    SettlementPendingError,
     TopUpCoordinator,
     TopUpPolicy,
     coordinator_for,

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from .._constants import H_BALANCE_REMAINING, MAX_TOP_UP_USD
 from .._exceptions import (
     PaymentRequiredError,
+    SettlementPendingError,
     TopUpError,
     TopUpLimitError,
     ValidationError,
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from .._transport import RawResponse
     from ..auth.wallet import WalletAuth
 
-__all__ = ["SettlementPendingError", "TopUpCoordinator", "TopUpPolicy", "to_usd"]
+__all__ = ["TopUpCoordinator", "TopUpPolicy", "to_usd"]
 
 _MAX_USD = Decimal(MAX_TOP_UP_USD)
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -68,22 +69,6 @@ _last_sent: contextvars.ContextVar[tuple[TopUpCoordinator, int] | None] = contex
 _inside_top_up: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "inpaint_async_inside_top_up", default=False
 )
-
-
-class SettlementPendingError(TopUpError):
-    """A signed top-up's outcome is unknown: it may still be credited.
-
-    Raised when settlement timed out (504 ``SETTLEMENT_TIMEOUT``, a 500, a dropped connection)
-    or stayed ``PAYMENT_IN_PROGRESS``, and the credit did not show in the balance before the
-    deadline. Do not sign another payment for the same need before ``valid_before`` (Unix
-    seconds): until then the signed authorization can still settle. Automatic top-ups refuse to
-    sign again until then.
-    """
-
-    def __init__(self, message: str, *, amount_usd: Decimal, valid_before: int) -> None:
-        super().__init__(message)
-        self.amount_usd = amount_usd
-        self.valid_before = valid_before
 
 
 def to_usd(value: Decimal | int | str | float, name: str = "amount_usd") -> Decimal:
