@@ -6,7 +6,7 @@ import os
 import time
 import urllib.parse
 import warnings
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from ._pricing import Endpoint
+    from .batch import BatchRunner, EditJob
     from .resources.images import Images
     from .resources.models import Models
     from .resources.wallet import Wallet
@@ -293,6 +294,18 @@ class InpaintClient:
 
             self._wallet = Wallet(self)
         return self._wallet
+
+    def batch(
+        self, jobs: Iterable[EditJob] | AsyncIterable[EditJob], **options: Any
+    ) -> BatchRunner:
+        """A :class:`~inpaint_async.batch.BatchRunner` for ``jobs`` on this client.
+
+        Iterate it for each job's outcome as it completes (or ``await runner.run()``); the
+        options (``concurrency``, ``budget_usd``, ``journal``, ...) are the runner's.
+        """
+        from .batch import BatchRunner
+
+        return BatchRunner(self, jobs, **options)
 
     def _wire_wallet(self, is_root: bool) -> None:
         """With a wallet: per-wallet in-flight gate, balance tracking, the policy's top-ups."""

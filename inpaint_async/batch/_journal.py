@@ -1,0 +1,217 @@
+"""The batch journal: an append-only JSONL file, one record per state change of a job.
+
+Each line is one JSON object::
+
+    {"v": 1, "ts": 1767225600.123, "job": "j3f...", "state": "sent", "output": "out/a.png"}
+    {"v": 1, "ts": 1767225601.456, "job": "j3f...", "state": "succeeded",
+     "request_id": "8c1d...-EMU", "cost_usd": "0.04", "output": "out/a.png"}
+    {"v": 1, "ts": ..., "job": "...", "state": "failed",
+     "error": {"type": "BadRequestError", "status": 400, "code": null, "message": "...",
+               "retryable": false}, "request_id": "..."}
+    {"v": 1, "ts": ..., "job": "...", "state": "unknown", "reason": "OutcomeUnknownError: ..."}
+
+``sent`` is written (and fsynced) *before* the request leaves, so a crash can never hide a request
+that may have been paid: a job whose last record is ``sent`` is treated as ``unknown`` on resume.
+
+Durability: every record is one ``write(2)`` on an ``O_APPEND`` descriptor (a crash of the process
+keeps it: it is in the kernel's page cache) and is then fsynced. Concurrent jobs share fsyncs
+(group commit): a record waits for the next ``fsync`` that starts after it was written, run in a
+worker thread so the event loop keeps going. A crash mid-write leaves at most one torn last line:
+reading ignores it, and opening for append cuts it off first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from .._exceptions import ConfigurationError
+
+__all__ = ["JobState", "Journal", "JournalCorruptError", "JournalEntry", "read_journal"]
+
+JobState = Literal["sent", "succeeded", "failed", "unknown"]
+_STATES = frozenset({"sent", "succeeded", "failed", "unknown"})
+
+
+class JournalCorruptError(ConfigurationError):
+    """A journal line other than the last one is not a valid record."""
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """The last state a journal recorded for one job."""
+
+    job: str
+    state: JobState
+    record: Mapping[str, Any]
+
+    @property
+    def output(self) -> Path | None:
+        """The output path the job writes (or wrote)."""
+        value = self.record.get("output")
+        return Path(value) if value else None
+
+    @property
+    def retryable(self) -> bool:
+        """For a ``failed`` job: whether re-running it may succeed (see ``docs/batch.md``)."""
+        error = self.record.get("error") or {}
+        return bool(error.get("retryable"))
+
+
+def _records(path: Path) -> Iterator[dict[str, Any]]:
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    torn = lines.pop()  # b"" when the file ends with a newline; else a torn last line
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise JournalCorruptError(f"{path}:{number}: not a journal record") from None
+        if not isinstance(record, dict) or record.get("state") not in _STATES:
+            raise JournalCorruptError(f"{path}:{number}: not a journal record")
+        yield record
+    if torn.strip():
+        try:
+            record = json.loads(torn)
+        except ValueError:
+            return  # written half when the process died: the change it recorded never completed
+        if isinstance(record, dict) and record.get("state") in _STATES:
+            yield record
+
+
+def read_journal(path: str | os.PathLike[str]) -> dict[str, JournalEntry]:
+    """Replay a journal: each job id's last recorded state. A missing file is an empty journal.
+
+    Raises:
+        JournalCorruptError: a line before the last one does not parse.
+    """
+    p = Path(path)
+    if not p.exists():
+        return {}
+    state: dict[str, JournalEntry] = {}
+    for record in _records(p):
+        job = str(record.get("job"))
+        state[job] = JournalEntry(job, record["state"], record)
+    return state
+
+
+class Journal:
+    """An open journal file, appended to by one batch run at a time.
+
+    Args:
+        path: The JSONL file; created when missing.
+        fsync: ``True`` (default) fsyncs every record (grouped across concurrent jobs);
+            ``False`` only writes them (safe against a process crash, not a power loss).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
+        self.path = Path(path)
+        self._fsync = fsync
+        self._fd: int | None = None
+        self._written = 0  # records written
+        self._synced = 0  # records known durable
+        self._syncing: asyncio.Task[None] | None = None
+        self.fsyncs = 0
+
+    def open(self) -> Journal:
+        """Open for appending (cutting a torn last line first) and lock it against other runs."""
+        if self._fd is not None:
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            _lock(fd, self.path)
+            size = os.fstat(fd).st_size
+            if size:
+                tail = os.pread(fd, min(size, 1 << 20), max(0, size - (1 << 20)))
+                if not tail.endswith(b"\n"):
+                    cut = tail.rfind(b"\n")
+                    keep = size - len(tail) + cut + 1 if cut >= 0 else 0
+                    os.ftruncate(fd, keep)
+                    os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return self
+
+    def close(self) -> None:
+        """Sync and close the file."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            if self._fsync and self._synced < self._written:
+                os.fsync(fd)
+            os.close(fd)
+
+    def __enter__(self) -> Journal:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def write(self, job: str, state: JobState, **fields: Any) -> int:
+        """Append one record now (one ``write(2)``); return its sequence number. Not yet synced."""
+        if self._fd is None:
+            raise RuntimeError("the journal is not open")
+        record: dict[str, Any] = {"v": 1, "ts": round(time.time(), 3), "job": job, "state": state}
+        record.update({k: v for k, v in fields.items() if v is not None})
+        line = (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode()
+        written = 0
+        while written < len(line):  # a regular file writes all at once; be correct regardless
+            written += os.write(self._fd, line[written:])
+        self._written += 1
+        return self._written
+
+    async def append(self, job: str, state: JobState, **fields: Any) -> None:
+        """Append one record and return once it is durable (fsynced)."""
+        seq = self.write(job, state, **fields)
+        await self.sync(seq)
+
+    def append_now(self, job: str, state: JobState, **fields: Any) -> None:
+        """Append one record and fsync it in this thread (for cancellation paths)."""
+        self.write(job, state, **fields)
+        if self._fsync and self._fd is not None:
+            os.fsync(self._fd)
+            self._synced = self._written
+
+    async def sync(self, seq: int | None = None) -> None:
+        """Wait until record ``seq`` (default: every record written so far) is on disk."""
+        target = self._written if seq is None else seq
+        if not self._fsync:
+            return
+        while self._synced < target:
+            task = self._syncing
+            if task is None or task.done():
+                task = self._syncing = asyncio.get_running_loop().create_task(self._sync_once())
+            # Shielded: a cancelled job must not abort a sync other jobs are waiting for.
+            await asyncio.shield(task)
+
+    async def _sync_once(self) -> None:
+        fd = self._fd
+        if fd is None:
+            return
+        upto = self._written
+        await asyncio.to_thread(os.fsync, fd)
+        self.fsyncs += 1
+        self._synced = max(self._synced, upto)
+
+
+def _lock(fd: int, path: Path) -> None:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory lock
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise ConfigurationError(f"the journal {path} is in use by another batch run") from None

@@ -1,0 +1,684 @@
+"""The batch runner: many edits at the account's pace, journaled, resumable, budgeted."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import os
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from .._exceptions import (
+    APIConnectionError,
+    AuthenticationError,
+    ConfigurationError,
+    OutcomeUnknownError,
+    PaymentRequiredError,
+    RateLimitError,
+    ServerError,
+    TopUpError,
+    UnexpectedResponseError,
+)
+from ..x402.topup import to_usd
+from ._jobs import EditJob, aiter_jobs, job_id
+from ._journal import Journal, JournalEntry, read_journal
+from ._limiter import AdaptiveLimiter
+
+if TYPE_CHECKING:
+    from .._client import InpaintClient
+    from .._transport import RawResponse
+    from ..types.results import EditResult
+
+__all__ = [
+    "BatchEvent",
+    "BatchProgress",
+    "BatchRunner",
+    "BatchSummary",
+    "Estimator",
+    "JobOutcome",
+    "OutcomeStatus",
+    "catalogue_estimate",
+]
+
+OutcomeStatus = Literal["succeeded", "failed", "outcome_unknown", "skipped"]
+#: Prices one job in USD before it is launched (may be a coroutine function).
+Estimator = Callable[[EditJob], "Decimal | Awaitable[Decimal]"]
+
+_DEFAULT_MAX_CONCURRENCY = 32
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What became of one job.
+
+    Attributes:
+        job: The job.
+        job_id: Its id (``job.id`` or the stable hash).
+        status: ``succeeded``, ``failed`` (``error`` holds the typed error), ``outcome_unknown``
+            (sent, no answer: it may have been charged) or ``skipped`` (``reason`` says why).
+        result: The :class:`~inpaint_async.EditResult` of a success.
+        error: The exception of a failure or an unknown outcome.
+        reason: Why a job was skipped or its outcome is unknown.
+        cost_usd: The estimated price of a succeeded or unknown job (``None`` without an
+            estimator).
+        request_id: The server's request id (CF-RAY), when one came back.
+        elapsed: Seconds from launch to outcome.
+    """
+
+    job: EditJob
+    job_id: str
+    status: OutcomeStatus
+    result: EditResult | None = None
+    error: BaseException | None = None
+    reason: str | None = None
+    cost_usd: Decimal | None = None
+    request_id: str | None = None
+    elapsed: float = 0.0
+
+    @property
+    def output(self) -> Path:
+        """Where the job writes its image."""
+        return self.job.output
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """A snapshot of a running batch, handed to event callbacks."""
+
+    succeeded: int
+    failed: int
+    outcome_unknown: int
+    skipped: int
+    in_flight: int
+    queued: int
+    concurrency: int
+    spent_usd: Decimal
+    budget_usd: Decimal | None
+    elapsed: float
+    input_done: bool
+    paused: str | None
+
+    @property
+    def done(self) -> int:
+        """Jobs with an outcome."""
+        return self.succeeded + self.failed + self.outcome_unknown + self.skipped
+
+    @property
+    def rate(self) -> float:
+        """Succeeded jobs per second so far."""
+        return self.succeeded / self.elapsed if self.elapsed > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class BatchEvent:
+    """Something happened in a batch.
+
+    ``kind``: ``started`` (a job was launched), ``finished`` (a job has an outcome, in
+    ``outcome``), ``paused`` / ``resumed`` (launches held back: ``message`` says why),
+    ``stopped`` (no more launches: ``message``), ``done`` (the run ended).
+    """
+
+    kind: Literal["started", "finished", "paused", "resumed", "stopped", "done"]
+    progress: BatchProgress
+    outcome: JobOutcome | None = None
+    message: str | None = None
+
+
+@dataclass
+class BatchSummary:
+    """The totals of a finished (or interrupted) batch run."""
+
+    succeeded: int = 0
+    failed: int = 0
+    outcome_unknown: int = 0
+    skipped: int = 0
+    not_started: int | None = 0
+    spent_usd: Decimal = Decimal(0)
+    budget_usd: Decimal | None = None
+    elapsed: float = 0.0
+    stopped_reason: str | None = None
+    stop_error: BaseException | None = None
+    cancelled: bool = False
+    journal: Path | None = None
+    failures: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Every job succeeded (or was skipped as already done) and nothing stopped the run."""
+        return (
+            self.failed == 0
+            and self.outcome_unknown == 0
+            and self.stopped_reason is None
+            and not self.cancelled
+        )
+
+
+def is_run_stopping(exc: BaseException) -> bool:
+    """Whether every further job would hit ``exc`` too (bad credentials, no money, top-up cap)."""
+    return isinstance(exc, AuthenticationError | PaymentRequiredError | TopUpError)
+
+
+def retryable_on_resume(exc: BaseException) -> bool:
+    """Whether a job that failed with ``exc`` is re-run on resume: the server did no work and
+    the cause may be gone (connection, 429, 5xx, 401, 402, a top-up failure)."""
+    return isinstance(
+        exc,
+        APIConnectionError | RateLimitError | ServerError | AuthenticationError
+        | PaymentRequiredError | TopUpError,
+    )  # fmt: skip
+
+
+def _error_record(exc: BaseException, *, retryable: bool | None = None) -> dict[str, Any]:
+    return {
+        "type": type(exc).__name__,
+        "status": getattr(exc, "status_code", None),
+        "code": getattr(exc, "code", None),
+        "message": str(exc)[:500],
+        "retryable": retryable_on_resume(exc) if retryable is None else retryable,
+    }
+
+
+class _Stopped(Exception):
+    """Internal: the run stopped launching while the launcher waited."""
+
+
+class BatchRunner:
+    """Run many edits concurrently; yield each job's :class:`JobOutcome` as it completes.
+
+    Build one with ``client.batch(jobs, ...)`` and iterate it, or ``await runner.run()``::
+
+        async with InpaintClient() as client:
+            runner = client.batch(jobs, budget_usd=5, journal="run.jsonl")
+            async for outcome in runner:
+                print(outcome.status, outcome.output)
+            print(runner.summary)
+
+    A runner runs once. Failures are data: one job's error never raises; errors every job would
+    hit (401, a 402 without a usable top-up policy, a top-up cap) and the budget stop the
+    launch of new jobs while the ones in flight finish.
+
+    Args:
+        client: The client (its auth, retry policy and top-up policy apply to every job).
+        jobs: :class:`EditJob` s, from any iterable or async iterable.
+        concurrency: ``"auto"`` (adaptive) or a fixed number of jobs in flight.
+        max_concurrency: The ceiling of ``"auto"`` (default 32; the wallet's in-flight cap,
+            5, for wallet auth).
+        initial_concurrency: Where ``"auto"`` starts.
+        budget_usd: Stop launching jobs once the next one's estimated price would take the
+            spend (succeeded and unknown jobs, plus jobs in flight) above this.
+        estimator: Prices a job before launch (USD ``Decimal``; may be async). Default:
+            :func:`catalogue_estimate`, the catalogue price (``client.estimate_cost``).
+        journal: A JSONL file recording every state change; an existing one is resumed.
+        rerun_unknown: On resume, also re-run jobs whose outcome is unknown (they may have
+            been charged already).
+        job_timeout: Seconds per job covering its retries, waits and top-ups (``None``: none).
+        fsync: fsync journal records (default ``True``).
+        on_event: Called with a :class:`BatchEvent` on every launch, outcome, pause and stop.
+    """
+
+    def __init__(
+        self,
+        client: InpaintClient,
+        jobs: Iterable[EditJob] | AsyncIterable[EditJob],
+        *,
+        concurrency: int | str = "auto",
+        max_concurrency: int | None = None,
+        initial_concurrency: int = 4,
+        budget_usd: Decimal | int | str | float | None = None,
+        estimator: Estimator | None = None,
+        journal: str | os.PathLike[str] | Journal | None = None,
+        rerun_unknown: bool = False,
+        job_timeout: float | None = None,
+        fsync: bool = True,
+        on_event: Callable[[BatchEvent], None] | None = None,
+    ) -> None:
+        self._client = client
+        self._jobs = jobs
+        wallet_cap = getattr(client.auth, "max_in_flight", None)
+        ceiling = max_concurrency or _DEFAULT_MAX_CONCURRENCY
+        if isinstance(wallet_cap, int):
+            ceiling = min(ceiling, wallet_cap)
+        self.limiter = AdaptiveLimiter(concurrency, initial=initial_concurrency, maximum=ceiling)
+        self.budget_usd = to_usd(budget_usd, "budget_usd") if budget_usd is not None else None
+        if self.budget_usd is not None and self.budget_usd <= 0:
+            raise ConfigurationError("budget_usd must be positive")
+        self._estimator = estimator
+        if isinstance(journal, Journal):
+            self._journal: Journal | None = journal
+        elif journal is not None:
+            self._journal = Journal(journal, fsync=fsync)
+        else:
+            self._journal = None
+        self.rerun_unknown = rerun_unknown
+        self.job_timeout = job_timeout
+        self._on_event = on_event
+        self.summary = BatchSummary(budget_usd=self.budget_usd)
+        self._started = False
+        self._t0 = 0.0
+        self._spent = Decimal(0)
+        self._reserved = Decimal(0)
+        self._queued = 0
+        self._consumed = 0
+        self._input_done = False
+        self._stop = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._paused: str | None = None
+        self._prior: dict[str, JournalEntry] = {}
+
+    # -- public -------------------------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[JobOutcome]:
+        return self._run()
+
+    async def run(self) -> BatchSummary:
+        """Run every job to its outcome and return the summary."""
+        async for _ in self:
+            pass
+        return self.summary
+
+    def progress(self) -> BatchProgress:
+        """A snapshot of the run now."""
+        s = self.summary
+        return BatchProgress(
+            succeeded=s.succeeded,
+            failed=s.failed,
+            outcome_unknown=s.outcome_unknown,
+            skipped=s.skipped,
+            in_flight=self.limiter.in_flight,
+            queued=self._queued,
+            concurrency=self.limiter.limit,
+            spent_usd=self._spent,
+            budget_usd=self.budget_usd,
+            elapsed=time.monotonic() - self._t0 if self._t0 else 0.0,
+            input_done=self._input_done,
+            paused=self._paused,
+        )
+
+    # -- the run ------------------------------------------------------------------------------
+
+    async def _run(self) -> AsyncIterator[JobOutcome]:
+        if self._started:
+            raise RuntimeError("a BatchRunner runs once; build a new one")
+        self._started = True
+        self._t0 = time.monotonic()
+        journal = self._journal
+        if journal is not None:
+            self._prior = await asyncio.to_thread(read_journal, journal.path)
+            journal.open()
+            self.summary.journal = journal.path
+        observers: list[Callable[[RawResponse], None]] = self._client._shared.setdefault(
+            "observers", []
+        )
+        observers.append(self._observe)
+        outcomes: asyncio.Queue[JobOutcome | None] = asyncio.Queue()
+        launcher = asyncio.get_running_loop().create_task(self._launch(outcomes))
+        input_error: BaseException | None = None
+        try:
+            while True:
+                item = await outcomes.get()
+                if item is None:
+                    break
+                yield item
+            input_error = launcher.exception() if launcher.done() else None
+        except BaseException:
+            self.summary.cancelled = True
+            raise
+        finally:
+            launcher.cancel()
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(launcher, *self._tasks, return_exceptions=True)
+            if self._client._shared.get("observers") is observers and self._observe in observers:
+                observers.remove(self._observe)
+            if journal is not None:
+                try:
+                    await journal.sync()
+                finally:
+                    journal.close()
+            self.summary.spent_usd = self._spent
+            self.summary.elapsed = time.monotonic() - self._t0
+            self._emit("done")
+        if input_error is not None:
+            raise input_error
+
+    async def _launch(self, outcomes: asyncio.Queue[JobOutcome | None]) -> None:
+        """Feed jobs through the gates (stop, resume, budget, top-up, limiter) into tasks."""
+        source = aiter_jobs(self._jobs)
+        try:
+            async for job in source:
+                if self._stop.is_set():
+                    break
+                jid = await self._job_id(job)
+                skip = self._resume_decision(jid, job)
+                self._consumed += 1
+                if skip is not None:
+                    self._finish(outcomes, JobOutcome(job, jid, "skipped", reason=skip))
+                    continue
+                self._queued += 1
+                try:
+                    estimate = await self._estimate(job)
+                    await self._wait_budget(estimate)
+                    await self._wait_top_up()
+                    await self._until_stopped(self.limiter.acquire(), self.limiter.release)
+                except _Stopped:
+                    self._queued -= 1
+                    break
+                self._queued -= 1
+                self._reserved += estimate or 0
+                task = asyncio.get_running_loop().create_task(
+                    self._run_job(job, jid, estimate, outcomes)
+                )
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+                self._emit("started")
+            else:
+                self._input_done = True
+            if not self._input_done:
+                self._count_rest()
+        except Exception as exc:
+            # The job source (a manifest line, a journal) failed: launch nothing more, let the
+            # jobs in flight finish, and raise it at the end of the iteration.
+            self._stop_run(f"input error: {exc}", None)
+            while self._tasks:
+                await asyncio.wait(set(self._tasks))
+            outcomes.put_nowait(None)
+            raise
+        self._input_done = True
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+        outcomes.put_nowait(None)
+
+    def _count_rest(self) -> None:
+        jobs = self._jobs
+        if isinstance(jobs, list | tuple):
+            self.summary.not_started = max(0, len(jobs) - self._consumed)
+        else:
+            self.summary.not_started = None  # an open-ended source: not counted
+
+    async def _job_id(self, job: EditJob) -> str:
+        if job.id is not None:
+            return job.id
+        if isinstance(job.image, Path | str):
+            return await asyncio.to_thread(job_id, job)  # reads the file to hash it
+        return job_id(job)
+
+    def _resume_decision(self, jid: str, job: EditJob) -> str | None:
+        """``None`` to run the job, else why it is skipped."""
+        prior = self._prior.get(jid)
+        if prior is None:
+            return None
+        if prior.state == "succeeded":
+            try:
+                if job.output.stat().st_size > 0:
+                    return "already succeeded"
+            except OSError:
+                pass
+            return None  # its output is gone: edit it again
+        if prior.state == "failed":
+            if prior.retryable:
+                return None
+            error = prior.record.get("error") or {}
+            return f"failed before ({error.get('type')}), not retryable"
+        if self.rerun_unknown:
+            return None
+        return (
+            "outcome unknown in the journal (it may have been charged); "
+            "pass rerun_unknown=True to run it again"
+        )
+
+    async def _estimate(self, job: EditJob) -> Decimal | None:
+        estimator = self._estimator
+        if estimator is None:
+            try:
+                return await catalogue_estimate(self._client, job)
+            except Exception:
+                if self.budget_usd is not None:
+                    raise  # a budget needs prices; without one the cost is only informative
+                return None
+        value: Any = estimator(job)
+        if inspect.isawaitable(value):
+            value = await value
+        return to_usd(value, "estimate")
+
+    async def _wait_budget(self, estimate: Decimal | None) -> None:
+        budget = self.budget_usd
+        if budget is None or estimate is None:
+            return
+        while self._spent + self._reserved + estimate > budget:
+            if not self._tasks:
+                self._stop_run(
+                    f"budget reached: ${self._spent} spent of ${budget}, the next job costs "
+                    f"${estimate}",
+                    None,
+                )
+                raise _Stopped
+            # Jobs in flight hold reservations; a failure gives its reservation back.
+            self._set_paused("budget: waiting for jobs in flight")
+            await self._until_stopped(self._wait_changed())
+        self._set_paused(None)
+
+    async def _wait_top_up(self) -> None:
+        coordinators = self._client._shared.get("wallet_top_ups") or {}
+        for coordinator in list(coordinators.values()):
+            if getattr(coordinator, "paused", False):
+                self._set_paused("a wallet top-up is in progress")
+                await self._until_stopped(coordinator.wait_resumed())
+        self._set_paused(None)
+
+    async def _wait_changed(self) -> None:
+        self._changed.clear()
+        await self._changed.wait()
+
+    async def _until_stopped(
+        self, awaitable: Awaitable[None], undo: Callable[[], None] | None = None
+    ) -> None:
+        """Await ``awaitable`` unless the run stops first (then raise ``_Stopped``).
+
+        ``undo`` gives back what ``awaitable`` took when it completed just as the run stopped.
+        """
+        if self._stop.is_set():
+            if inspect.iscoroutine(awaitable):
+                awaitable.close()
+            raise _Stopped
+        work = asyncio.ensure_future(awaitable)
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not work.done():
+                work.cancel()
+                await asyncio.gather(work, return_exceptions=True)
+        if work.cancelled():
+            raise _Stopped
+        work.result()
+        if self._stop.is_set():
+            if undo is not None:
+                undo()
+            raise _Stopped
+
+    def _set_paused(self, reason: str | None) -> None:
+        if reason == self._paused:
+            return
+        self._paused = reason
+        self._emit("paused" if reason else "resumed", message=reason)
+
+    def _stop_run(self, reason: str, error: BaseException | None) -> None:
+        if self._stop.is_set():
+            return
+        self.summary.stopped_reason = reason
+        self.summary.stop_error = error
+        self._stop.set()
+        self._emit("stopped", message=reason)
+
+    # -- one job ------------------------------------------------------------------------------
+
+    async def _run_job(
+        self,
+        job: EditJob,
+        jid: str,
+        estimate: Decimal | None,
+        outcomes: asyncio.Queue[JobOutcome | None],
+    ) -> None:
+        started = time.monotonic()
+        journal = self._journal
+        outcome: JobOutcome
+        try:
+            try:
+                _prepare_output(job.output)
+                if journal is not None:
+                    # Durable before the request leaves: a crash can never hide a paid request.
+                    await journal.append(jid, "sent", output=str(job.output))
+            except asyncio.CancelledError:
+                if journal is not None:
+                    journal.append_now(
+                        jid, "failed", output=str(job.output),
+                        error={"type": "Cancelled", "message": "cancelled before sending",
+                               "retryable": True},
+                    )  # fmt: skip
+                raise
+            except OSError as exc:
+                outcome = JobOutcome(job, jid, "failed", error=exc, reason=str(exc))
+                self._settle(outcome, estimate)
+                self._finish(outcomes, outcome)
+                return
+            outcome = await self._edit(job, jid, estimate, started)
+        finally:
+            self.limiter.release()
+        self._settle(outcome, estimate)
+        if journal is not None:
+            await self._journal_outcome(journal, outcome)
+        self._finish(outcomes, outcome)
+
+    async def _edit(
+        self, job: EditJob, jid: str, estimate: Decimal | None, started: float
+    ) -> JobOutcome:
+        try:
+            async with asyncio.timeout(self.job_timeout) as deadline:
+                result = await self._client.images.edit(
+                    job.image, job.prompt, output=job.output, **job.params
+                )
+        except asyncio.CancelledError:
+            if self._journal is not None:
+                self._journal.append_now(
+                    jid, "unknown", output=str(job.output), cost_usd=estimate,
+                    reason="cancelled while in flight",
+                )  # fmt: skip
+            raise
+        except TimeoutError as exc:
+            if not deadline.expired():
+                raise
+            return JobOutcome(
+                job, jid, "outcome_unknown", error=exc, cost_usd=estimate,
+                reason=f"the job's deadline ({self.job_timeout}s) passed while it was in flight",
+                elapsed=time.monotonic() - started,
+            )  # fmt: skip
+        except (OutcomeUnknownError, UnexpectedResponseError) as exc:
+            return JobOutcome(
+                job, jid, "outcome_unknown", error=exc, cost_usd=estimate,
+                reason=f"{type(exc).__name__}: {exc}", request_id=exc.request_id,
+                elapsed=time.monotonic() - started,
+            )  # fmt: skip
+        except Exception as exc:
+            if is_run_stopping(exc):
+                self._stop_run(f"{type(exc).__name__}: {exc}", exc)
+            return JobOutcome(
+                job, jid, "failed", error=exc, reason=f"{type(exc).__name__}: {exc}",
+                request_id=getattr(exc, "request_id", None), elapsed=time.monotonic() - started,
+            )  # fmt: skip
+        if self.limiter.adaptive:
+            self.limiter.observe_success()
+        return JobOutcome(
+            job, jid, "succeeded", result=result, cost_usd=estimate,
+            request_id=result.request_id, elapsed=time.monotonic() - started,
+        )  # fmt: skip
+
+    def _settle(self, outcome: JobOutcome, estimate: Decimal | None) -> None:
+        s = self.summary
+        if estimate is not None:
+            self._reserved -= estimate
+        if outcome.status == "succeeded":
+            s.succeeded += 1
+        elif outcome.status == "outcome_unknown":
+            s.outcome_unknown += 1
+        elif outcome.status == "failed":
+            s.failed += 1
+            name = type(outcome.error).__name__
+            s.failures[name] = s.failures.get(name, 0) + 1
+        if outcome.status in ("succeeded", "outcome_unknown") and estimate is not None:
+            self._spent += estimate
+        self._changed.set()
+
+    async def _journal_outcome(self, journal: Journal, outcome: JobOutcome) -> None:
+        jid, output = outcome.job_id, str(outcome.job.output)
+        if outcome.status == "succeeded":
+            await journal.append(
+                jid, "succeeded", output=output, request_id=outcome.request_id,
+                cost_usd=outcome.cost_usd,
+            )  # fmt: skip
+        elif outcome.status == "outcome_unknown":
+            await journal.append(
+                jid, "unknown", output=output, request_id=outcome.request_id,
+                cost_usd=outcome.cost_usd, reason=outcome.reason,
+            )  # fmt: skip
+        elif outcome.status == "failed" and outcome.error is not None:
+            await journal.append(
+                jid, "failed", output=output, request_id=outcome.request_id,
+                error=_error_record(outcome.error),
+            )  # fmt: skip
+
+    def _finish(self, outcomes: asyncio.Queue[JobOutcome | None], outcome: JobOutcome) -> None:
+        if outcome.status == "skipped":
+            self.summary.skipped += 1
+        outcomes.put_nowait(outcome)
+        self._emit("finished", outcome=outcome)
+
+    # -- feedback -----------------------------------------------------------------------------
+
+    def _observe(self, raw: RawResponse) -> None:
+        code = None
+        if raw.status == 429 and raw.content:
+            try:
+                body = json.loads(raw.content)
+                code = body.get("code") if isinstance(body, dict) else None
+            except ValueError:
+                pass
+        self.limiter.observe(raw.status, raw.headers, code=code)
+
+    def _emit(
+        self,
+        kind: Literal["started", "finished", "paused", "resumed", "stopped", "done"],
+        *,
+        outcome: JobOutcome | None = None,
+        message: str | None = None,
+    ) -> None:
+        if self._on_event is not None:
+            self._on_event(BatchEvent(kind, self.progress(), outcome=outcome, message=message))
+
+
+async def catalogue_estimate(client: InpaintClient, job: EditJob) -> Decimal:
+    """The default estimator: the job's price from the model catalogue (``client.estimate_cost``).
+
+    The catalogue is fetched once and cached by the client.
+    """
+    params = job.params
+    model = params.get("model") or params.get("modelId")
+    return await client.estimate_cost(
+        model,
+        resolution=params.get("resolution"),
+        enhance_prompt=bool(params.get("enhance_prompt", False)),
+    )
+
+
+def _prepare_output(output: Path) -> None:
+    """Create the output's folder and remove temp files a killed run left for this output."""
+    folder = output.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(f".{output.name}.*.part"):
+        stale.unlink(missing_ok=True)
