@@ -191,8 +191,13 @@ class InpaintClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the owned HTTP session (a borrowed one stays open). Derived clients do nothing."""
+        """Close the owned HTTP session (a borrowed one stays open). Derived clients do nothing.
+
+        Background wallet work (balance polls, proactive top-ups) is cancelled first.
+        """
         if self._is_root:
+            for coordinator in list(self._shared.get("wallet_top_ups", {}).values()):
+                await coordinator.aclose()
             await self._transport.close()
 
     def with_options(

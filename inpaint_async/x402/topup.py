@@ -274,6 +274,14 @@ class TopUpCoordinator:
                 pending.add(self._task)
             await asyncio.wait(pending)
 
+    async def aclose(self) -> None:
+        """Cancel background balance checks and proactive top-ups (the client is closing)."""
+        tasks = set(self._background)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+
     # -- money ------------------------------------------------------------------------------------
 
     def check_can_sign(self, policy: TopUpPolicy) -> None:
@@ -327,12 +335,12 @@ class TopUpCoordinator:
             return
         if value is not None:
             if value < policy.below_usd:  # type: ignore[operator]
-                self._background_task(self._proactive_top_up(client, policy))
+                self._background_task(lambda: self._proactive_top_up(client, policy))
             return
         now = time.monotonic()
         if now - self._last_poll >= policy.balance_poll_interval:
             self._last_poll = now
-            self._background_task(self._poll_then_top_up(client, policy))
+            self._background_task(lambda: self._poll_then_top_up(client, policy))
 
     def _may_top_up_proactively(self, policy: TopUpPolicy) -> bool:
         if self.diem_mode:
@@ -341,10 +349,10 @@ class TopUpCoordinator:
             return False
         return self.committed_usd + policy.amount_usd <= policy.max_total_usd
 
-    def _background_task(self, coro: Awaitable[None]) -> None:
+    def _background_task(self, start: Callable[[], Awaitable[None]]) -> None:
         async def run() -> None:
             try:
-                await coro
+                await start()
             except Exception as exc:  # nobody awaits this task: report, never raise
                 logger.warning("background wallet top-up check failed: %s", exc)
 
