@@ -356,8 +356,8 @@ class BatchRunner:
                     break
                 jid = await self._job_id(job)
                 skip = self._resume_decision(jid, job)
-                self._consumed += 1
                 if skip is not None:
+                    self._consumed += 1
                     self._finish(outcomes, JobOutcome(job, jid, "skipped", reason=skip))
                     continue
                 self._queued += 1
@@ -370,6 +370,7 @@ class BatchRunner:
                     self._queued -= 1
                     break
                 self._queued -= 1
+                self._consumed += 1
                 self._reserved += estimate or 0
                 task = asyncio.get_running_loop().create_task(
                     self._run_job(job, jid, estimate, outcomes)
