@@ -1,0 +1,5 @@
+"""``python -m inpaint_async.cli``."""
+
+from . import main
+
+raise SystemExit(main())
