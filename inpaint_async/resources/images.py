@@ -255,7 +255,10 @@ class Images:
             aspect_ratio: As for :meth:`edit`; ``auto`` follows the first image.
             resolution: A tier of the model (dropped by the server for models without tiers).
             output_format, safe_mode, enhance_prompt, disable_prompt_optimization_thinking,
-            output, timeout, retry, extra_headers: As for :meth:`edit`.
+            output: As for :meth:`edit`.
+            timeout: As for :meth:`edit`.
+            retry: As for :meth:`edit`.
+            extra_headers: As for :meth:`edit`.
 
         Raises:
             ValidationError: A local mistake, or a catalogue constraint; nothing was sent.
@@ -323,7 +326,10 @@ class Images:
             scale: 2 to 4 (server default 2). The server lowers it when the output would exceed
                 16,777,216 pixels. Billed $0.02 up to 2x, $0.08 above.
             creativity: 0 to 0.02 (server default 0.01).
-            output, timeout, retry, extra_headers: As for :meth:`edit`.
+            output: As for :meth:`edit`.
+            timeout: As for :meth:`edit`.
+            retry: As for :meth:`edit`.
+            extra_headers: As for :meth:`edit`.
         """
         params = build_params(UpscaleParams, {"scale": scale, "creativity": creativity})
         if _is_url(image):
@@ -370,7 +376,10 @@ class Images:
             image: Bytes, a path or a binary file object (multipart), base64 or a data URI
                 (JSON). An ``http(s)://`` URL given here is sent as ``image_url``.
             image_url: A public ``http(s)://`` URL the server fetches.
-            output, timeout, retry, extra_headers: As for :meth:`edit`.
+            output: As for :meth:`edit`.
+            timeout: As for :meth:`edit`.
+            retry: As for :meth:`edit`.
+            extra_headers: As for :meth:`edit`.
         """
         if (image is None) == (image_url is None):
             raise ValidationError(
