@@ -210,8 +210,12 @@ class Transport:
                 kwargs["data"] = _form(body)
             elif body.json is not None:
                 kwargs["json"] = body.json
+        # Known once the status line and headers are in: an error after that point (a body cut
+        # off mid-way) still names the request, so the charge can be traced.
+        request_id: str | None = None
         try:
             async with self.session.request(method, url, **kwargs) as resp:
+                request_id = resp.headers.get("cf-ray")
                 if output is not None and 200 <= resp.status < 300:
                     path = await _stream_to_file(resp, output)
                     return RawResponse(resp.status, resp.headers, path=path)
@@ -231,17 +235,20 @@ class Transport:
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise OutcomeUnknownError(
                 f"no answer from {_origin(url)} within the read timeout; the request was sent "
-                "and may have been processed (and charged)"
+                "and may have been processed (and charged)",
+                request_id=request_id,
             ) from exc
         except aiohttp.ClientPayloadError as exc:
             raise OutcomeUnknownError(
                 f"the response from {_origin(url)} was cut off mid-body; the request may have "
-                "been processed (and charged)"
+                "been processed (and charged)",
+                request_id=request_id,
             ) from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise OutcomeUnknownError(
                 f"the connection to {_origin(url)} failed after the request was sent "
-                f"({type(exc).__name__}); it may have been processed (and charged)"
+                f"({type(exc).__name__}); it may have been processed (and charged)",
+                request_id=request_id,
             ) from exc
 
 

@@ -84,9 +84,11 @@ async def test_truncated_body_leaves_no_file(emulator: Emulator, tmp_path: Path)
     emulator.faults = FaultPlan(script={"/image/edit": ["truncate"]})
     out = tmp_path / "out.png"
     async with client(emulator) as c:
-        with pytest.raises(OutcomeUnknownError):
+        with pytest.raises(OutcomeUnknownError) as info:
             await c.images.edit(photo(), "hat", output=out)
     assert list(tmp_path.iterdir()) == []
+    (charge,) = emulator.charges_for()
+    assert info.value.request_id == charge.request_id, "the charge can be traced to the job"
 
 
 async def test_html_502_page_is_retried_then_typed(emulator: Emulator) -> None:
