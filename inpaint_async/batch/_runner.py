@@ -50,6 +50,7 @@ OutcomeStatus = Literal["succeeded", "failed", "outcome_unknown", "skipped"]
 Estimator = Callable[[EditJob], "Decimal | Awaitable[Decimal]"]
 
 _DEFAULT_MAX_CONCURRENCY = 32
+_UNKNOWN_SKIP = "outcome unknown in the journal"
 
 
 @dataclass(frozen=True)
@@ -131,12 +132,17 @@ class BatchEvent:
 
 @dataclass
 class BatchSummary:
-    """The totals of a finished (or interrupted) batch run."""
+    """The totals of a finished (or interrupted) batch run.
+
+    ``skipped_unknown`` counts the skipped jobs whose journaled outcome is unknown (not re-run
+    without ``rerun_unknown=True``); ``not_started`` is ``None`` for an open-ended job source.
+    """
 
     succeeded: int = 0
     failed: int = 0
     outcome_unknown: int = 0
     skipped: int = 0
+    skipped_unknown: int = 0
     not_started: int | None = 0
     spent_usd: Decimal = Decimal(0)
     budget_usd: Decimal | None = None
@@ -153,6 +159,7 @@ class BatchSummary:
         return (
             self.failed == 0
             and self.outcome_unknown == 0
+            and self.skipped_unknown == 0
             and self.stopped_reason is None
             and not self.cancelled
         )
@@ -358,6 +365,8 @@ class BatchRunner:
                 skip = self._resume_decision(jid, job)
                 if skip is not None:
                     self._consumed += 1
+                    if skip.startswith(_UNKNOWN_SKIP):
+                        self.summary.skipped_unknown += 1
                     self._finish(outcomes, JobOutcome(job, jid, "skipped", reason=skip))
                     continue
                 self._queued += 1
@@ -429,8 +438,7 @@ class BatchRunner:
         if self.rerun_unknown:
             return None
         return (
-            "outcome unknown in the journal (it may have been charged); "
-            "pass rerun_unknown=True to run it again"
+            _UNKNOWN_SKIP + " (it may have been charged); pass rerun_unknown=True to run it again"
         )
 
     async def _estimate(self, job: EditJob) -> Decimal | None:

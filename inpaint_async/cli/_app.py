@@ -305,6 +305,11 @@ def print_summary(summary: BatchSummary, out: Console, err: Console, *, outputs:
         out.print(f"journal: {summary.journal}")
     if summary.stopped_reason:
         err.print(f"[yellow]stopped:[/] {summary.stopped_reason}")
+    if summary.skipped_unknown:
+        err.print(
+            f"{summary.skipped_unknown} job(s) skipped: their outcome is unknown in the journal "
+            "(they may have been charged); --rerun-unknown runs them again"
+        )
     if summary.outcome_unknown:
         err.print(
             "some outcomes are unknown: those edits may have been charged; --resume skips them, "
@@ -313,10 +318,11 @@ def print_summary(summary: BatchSummary, out: Console, err: Console, *, outputs:
 
 
 def batch_exit_code(summary: BatchSummary) -> int:
-    """0 when all is done; the stopping error's code; 7 for unknown outcomes; 9 at the budget."""
+    """0 when all is done; the stopping error's code; 7 for unknown outcomes (new or skipped);
+    1 when some jobs failed; 9 at the budget."""
     if summary.stop_error is not None:
         return exit_code_for(summary.stop_error)
-    if summary.outcome_unknown:
+    if summary.outcome_unknown or summary.skipped_unknown:
         return EXIT_UNKNOWN
     if summary.failed:
         return EXIT_OTHER
