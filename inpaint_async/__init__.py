@@ -35,7 +35,6 @@ from ._exceptions import (
 from ._retry import RetryPolicy
 from ._version import __version__
 from .auth import Auth, BearerAuth, WalletAuth
-from .batch import BatchRunner, BatchSummary, EditJob, JobOutcome
 from .types import (
     BackgroundRemoveResult,
     EditResult,
@@ -59,13 +58,10 @@ __all__ = [
     "AuthenticationError",
     "BackgroundRemoveResult",
     "BadRequestError",
-    "BatchRunner",
-    "BatchSummary",
     "BearerAuth",
     "ConfigurationError",
     "ConflictError",
     "ContentPolicyError",
-    "EditJob",
     "EditResult",
     "GatewayTimeoutError",
     "GoneError",
@@ -73,7 +69,6 @@ __all__ = [
     "InpaintClient",
     "InpaintError",
     "InsufficientBalanceError",
-    "JobOutcome",
     "Model",
     "ModelCatalogue",
     "ModelDeprecation",
