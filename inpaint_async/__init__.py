@@ -1,5 +1,7 @@
 """inpaint_async: the async-first Python SDK for the Venice.ai image Edit (inpaint) API."""
 
+from typing import TYPE_CHECKING
+
 from ._client import InpaintClient
 from ._exceptions import (
     APIConnectionError,
@@ -49,6 +51,9 @@ from .types import (
 from .x402 import PaymentRailError, TopUpResult, WalletBalance
 from .x402.topup import TopUpPolicy
 
+if TYPE_CHECKING:
+    from .batch import BatchRunner, BatchSummary, EditJob, JobOutcome
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -58,10 +63,13 @@ __all__ = [
     "AuthenticationError",
     "BackgroundRemoveResult",
     "BadRequestError",
+    "BatchRunner",
+    "BatchSummary",
     "BearerAuth",
     "ConfigurationError",
     "ConflictError",
     "ContentPolicyError",
+    "EditJob",
     "EditResult",
     "GatewayTimeoutError",
     "GoneError",
@@ -69,6 +77,7 @@ __all__ = [
     "InpaintClient",
     "InpaintError",
     "InsufficientBalanceError",
+    "JobOutcome",
     "Model",
     "ModelCatalogue",
     "ModelDeprecation",
@@ -99,3 +108,17 @@ __all__ = [
     "X402DiscoveryError",
     "__version__",
 ]
+
+# The batch runner loads on first use: most programs never need it, and it is not free to import.
+_LAZY = dict.fromkeys(("BatchRunner", "BatchSummary", "EditJob", "JobOutcome"), ".batch")
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'inpaint_async' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

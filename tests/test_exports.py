@@ -12,8 +12,22 @@ def test_all_is_sorted() -> None:
 
 def test_all_is_complete() -> None:
     """Every public name defined at the top level is exported, and every export exists."""
-    public = {n for n in vars(inpaint_async) if not n.startswith("_")}
+    public = {n for n in vars(inpaint_async) if not n.startswith("_")} | set(inpaint_async._LAZY)
     modules = {n for n in public if type(getattr(inpaint_async, n)).__name__ == "module"}
     assert set(inpaint_async.__all__) - {"__version__"} == public - modules
     for name in inpaint_async.__all__:
         assert hasattr(inpaint_async, name)
+
+
+def test_batch_names_load_lazily() -> None:
+    """The batch runner is importable from the front door without being loaded by the import."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, inpaint_async; assert 'inpaint_async.batch' not in sys.modules; "
+        "from inpaint_async import BatchRunner, EditJob; "
+        "assert BatchRunner.__module__.startswith('inpaint_async.batch')"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert inpaint_async.EditJob is inpaint_async.batch.EditJob
