@@ -1,6 +1,6 @@
 """inpaint_async: the async-first Python SDK for the Venice.ai image Edit (inpaint) API."""
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from ._client import InpaintClient
 from ._exceptions import (
@@ -51,7 +51,7 @@ from .types import (
 from .x402 import PaymentRailError, TopUpResult, WalletBalance
 from .x402.topup import TopUpPolicy
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from .batch import BatchRunner, BatchSummary, EditJob, JobOutcome
 
 __all__ = [
