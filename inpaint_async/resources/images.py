@@ -254,7 +254,10 @@ class Images:
                 (ignored by the others); omitted = the model's ``defaultQuality``.
             aspect_ratio: As for :meth:`edit`; ``auto`` follows the first image.
             resolution: A tier of the model (dropped by the server for models without tiers).
-            output_format, safe_mode, enhance_prompt, disable_prompt_optimization_thinking,
+            output_format: As for :meth:`edit`.
+            safe_mode: As for :meth:`edit`.
+            enhance_prompt: As for :meth:`edit`.
+            disable_prompt_optimization_thinking: As for :meth:`edit`.
             output: As for :meth:`edit`.
             timeout: As for :meth:`edit`.
             retry: As for :meth:`edit`.
