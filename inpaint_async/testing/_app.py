@@ -403,9 +403,9 @@ class Emulator:
         self._land_pending_credits()
         try:
             response = await handler(request)
-        except _Dropped:
-            # The transport is already aborted: this response is never written; it only keeps
-            # aiohttp from logging the deliberate drop as a server error.
+        except (_Dropped, ConnectionResetError):
+            # The transport is gone (our deliberate drop, or a client that died mid-upload):
+            # this response is never written; it only keeps aiohttp from logging a server error.
             record.status = 0
             return web.Response(status=204)
         except ApiError as exc:
