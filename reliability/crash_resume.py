@@ -113,11 +113,13 @@ async def crash_resume(
     async with emu:
         env = _env(emu)
         for k in range(kills):
-            before = len(read_records(journal))
-            done = sum(r["state"] == "succeeded" for r in read_records(journal))
+            so_far = read_records(journal)
+            before = len(so_far)
+            settled = {str(r["job"]) for r in so_far if r["state"] == "succeeded"}
+            settled |= {j for kill in kill_log for j in kill.in_flight}  # skipped on resume
             # A random moment: after 1 .. 2x an even share of the records still to come (about
             # two per job: sent, then its outcome), never so late that the run ends first.
-            to_come = 2 * (jobs - done)
+            to_come = 2 * (jobs - len(settled))
             target = rng.randint(1, max(1, min(2 * to_come // (kills - k + 1), to_come * 3 // 4)))
             proc = await _start(args + (["--resume"] if k else []), env)
             try:
@@ -140,7 +142,11 @@ async def crash_resume(
             kill = Kill(
                 landed=landed and proc.returncode == -signal.SIGKILL,
                 after_records=len(records) - before,
-                in_flight=sorted(j for j, s in last.items() if s == "sent"),
+                in_flight=sorted(
+                    j
+                    for j, s in last.items()
+                    if s == "sent" and not any(j in kill.in_flight for kill in kill_log)
+                ),
                 succeeded_so_far=sum(s == "succeeded" for s in last.values()),
                 undecodable=len(undecodable_outputs(out)),
                 part_files=len(part_files(out)),
