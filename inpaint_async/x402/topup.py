@@ -69,6 +69,10 @@ _last_sent: contextvars.ContextVar[tuple[TopUpCoordinator, int] | None] = contex
 _inside_top_up: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "inpaint_async_inside_top_up", default=False
 )
+# True inside a background balance check: its own responses must not schedule another check.
+_in_background: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "inpaint_async_wallet_background", default=False
+)
 
 
 def to_usd(value: Decimal | int | str | float, name: str = "amount_usd") -> Decimal:
@@ -321,6 +325,10 @@ class TopUpCoordinator:
         current = _current.get()
         if current is None or current[0] is not self:
             return
+        if _in_background.get():
+            # A background check's own balance read: tracking it is fine (balance() records
+            # it), but it must not schedule another check, or polls would chain forever.
+            return
         fresh = current[1] == self.generation  # sent after the latest top-up completed
         value = parse_decimal(raw.headers.get(H_BALANCE_REMAINING))
         if value is not None and fresh:
@@ -351,6 +359,7 @@ class TopUpCoordinator:
 
     def _background_task(self, start: Callable[[], Awaitable[None]]) -> None:
         async def run() -> None:
+            _in_background.set(True)
             try:
                 await start()
             except Exception as exc:  # nobody awaits this task: report, never raise

@@ -202,15 +202,31 @@ async def test_below_usd_polls_the_balance_when_the_header_is_absent(
 
 async def test_close_cancels_background_wallet_work(make_emulator: Any, wallet: WalletAuth) -> None:
     """Closing the client cancels a proactive balance poll instead of leaving it running."""
-    emu = await make_emulator(send_balance_remaining=False, latency=0.0)
-    emu.fund_wallet(wallet.address, "0.30")
+    emu = await make_emulator(send_balance_remaining=False)
+    emu.fund_wallet(wallet.address, "10")  # well above below_usd: polls never top up
     policy = fast_policy(amount_usd=5, max_total_usd=50, below_usd=1, balance_poll_interval=0.001)
     client = client_for(emu, wallet, top_up=policy)
-    await client.images.edit(PNG, "hat")
     coordinator = client.wallet._coordinator
+    await client.images.edit(PNG, "hat")
+    await coordinator.wait_idle()
     emu.faults = FaultPlan(script={"/x402/balance": ["latency:30"]})
     await asyncio.sleep(0.01)
     await client.images.edit(PNG, "hat again")  # schedules a balance poll that will hang
     assert coordinator._background
     await client.close()
     assert not coordinator._background
+    assert emu.credits_for(wallet.address) == []
+
+
+async def test_a_balance_poll_does_not_schedule_another(
+    make_emulator: Any, wallet: WalletAuth
+) -> None:
+    """Only paid requests trigger proactive balance checks: the poll's own answer does not."""
+    emu = await make_emulator(send_balance_remaining=False)
+    emu.fund_wallet(wallet.address, "10")
+    policy = fast_policy(amount_usd=5, max_total_usd=50, below_usd=1, balance_poll_interval=0.001)
+    async with client_for(emu, wallet, top_up=policy) as client:
+        await client.images.edit(PNG, "hat")
+        await asyncio.sleep(0.2)  # a chain of polls would show up here
+        await client.wallet._coordinator.wait_idle()
+    assert len(paths(emu, "/x402/balance")) == 1
