@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Collection, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -217,6 +218,7 @@ class Wallet:
         commit: bool,
     ) -> TopUpResult:
         coordinator = self._coordinator
+        _check_payment_origin(self._client.base_url)
         requirement = select_base_usdc(await self._discover())
         value = validate_amount(
             usd_to_base_units(amount), requirement, cap_usd=cap, allowed_payees=payees
@@ -387,3 +389,16 @@ class Wallet:
 
 def _monotonic_at(unix_seconds: int) -> float:
     return time.monotonic() + (unix_seconds - time.time())
+
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def _check_payment_origin(base_url: str) -> None:
+    """Money is signed only for requirements fetched over https (or from a loopback emulator)."""
+    parts = urllib.parse.urlsplit(base_url)
+    if parts.scheme != "https" and (parts.hostname or "") not in _LOOPBACK_HOSTS:
+        raise ConfigurationError(
+            f"refusing to sign a payment for {parts.scheme}://{parts.hostname}: payment "
+            "requirements must come over https (plain http is allowed only on loopback)"
+        )

@@ -175,3 +175,18 @@ def aiohttp_free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
     return port
+
+
+async def test_no_payment_is_signed_for_a_plain_http_origin() -> None:
+    """Payment requirements must come over https (loopback excepted): nothing is even sent."""
+    from aioresponses import aioresponses
+
+    from inpaint_async import ConfigurationError, InpaintClient, WalletAuth
+
+    with aioresponses() as m:
+        async with InpaintClient(
+            auth=WalletAuth(KEY), base_url="http://api.example.test/api/v1"
+        ) as c:
+            with pytest.raises(ConfigurationError, match="https"):
+                await c.wallet.top_up(10)
+        assert not m.requests
