@@ -6,7 +6,7 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._checks import EDIT_QUALITY_HINT, Endpoint, check_request, resolve_model
 from .._constants import MAX_JSON_BYTES
@@ -22,12 +22,20 @@ from ..types.params import (
     build_params,
     wire_fields,
 )
-from ..types.results import BackgroundRemoveResult, EditResult, MultiEditResult, UpscaleResult
+from ..types.results import (
+    BackgroundRemoveResult,
+    EditResult,
+    ImageResult,
+    MultiEditResult,
+    UpscaleResult,
+)
 
 if TYPE_CHECKING:
     from .._client import InpaintClient
 
 __all__ = ["Images"]
+
+R = TypeVar("R", bound=ImageResult)
 
 #: Multipart file parts the API takes on multi-edit (a transport limit, whatever the model).
 MAX_MULTIPART_IMAGES = 10
@@ -141,6 +149,22 @@ class Images:
             images=images,
         )
 
+    async def _post(
+        self,
+        path: str,
+        body: Body,
+        cls: type[R],
+        output: Path | None,
+        timeout: float | None,
+        retry: RetryPolicy | None,
+        extra_headers: Mapping[str, str] | None,
+    ) -> R:
+        raw = await self._client.request(
+            "POST", path, body=body, output=output, timeout=timeout, retry=retry,
+            extra_headers=extra_headers,
+        )  # fmt: skip
+        return self._client.image_result(raw, cls)
+
     async def edit(
         self,
         image: ImageInput,
@@ -185,10 +209,7 @@ class Images:
             APIStatusError: The server refused (a subclass per status).
             OutcomeUnknownError: Sent, but no answer; the edit may have been charged.
         """
-        if "modelId" in unknown:
-            model_id = unknown.pop("modelId")
-            warnings.warn("modelId is deprecated; use model=", DeprecationWarning, stacklevel=2)
-            model = model or model_id
+        model = _model_alias(model, unknown)
         if "quality" in unknown:
             raise ValidationError(EDIT_QUALITY_HINT, param="quality")
         params = build_params(
@@ -208,16 +229,7 @@ class Images:
         self._check("edit", params, images=1)
         out = resolve_output(output)
         body = build_body(params, {"image": image})
-        raw = await self._client.request(
-            "POST",
-            "/image/edit",
-            body=body,
-            output=out,
-            timeout=timeout,
-            retry=retry,
-            extra_headers=extra_headers,
-        )
-        return self._client.image_result(raw, EditResult)
+        return await self._post("/image/edit", body, EditResult, out, timeout, retry, extra_headers)
 
     async def multi_edit(
         self,
@@ -268,10 +280,7 @@ class Images:
             APIStatusError: The server refused (a subclass per status).
             OutcomeUnknownError: Sent, but no answer; the edit may have been charged.
         """
-        if "modelId" in unknown:
-            model_id = unknown.pop("modelId")
-            warnings.warn("modelId is deprecated; use model=", DeprecationWarning, stacklevel=2)
-            model = model or model_id
+        model = _model_alias(model, unknown)
         if isinstance(images, str | bytes | bytearray | memoryview) or not isinstance(
             images, Sequence
         ):
@@ -298,16 +307,9 @@ class Images:
         self._check("multi_edit", params, images=len(images))
         out = resolve_output(output)
         body = build_multi_body(params, images)
-        raw = await self._client.request(
-            "POST",
-            "/image/multi-edit",
-            body=body,
-            output=out,
-            timeout=timeout,
-            retry=retry,
-            extra_headers=extra_headers,
+        return await self._post(
+            "/image/multi-edit", body, MultiEditResult, out, timeout, retry, extra_headers
         )
-        return self._client.image_result(raw, MultiEditResult)
 
     async def upscale(
         self,
@@ -350,16 +352,9 @@ class Images:
             )
         else:
             body = Body(json={"image": prepared.json_value, **fields})
-        raw = await self._client.request(
-            "POST",
-            "/image/upscale",
-            body=body,
-            output=out,
-            timeout=timeout,
-            retry=retry,
-            extra_headers=extra_headers,
+        return await self._post(
+            "/image/upscale", body, UpscaleResult, out, timeout, retry, extra_headers
         )
-        return self._client.image_result(raw, UpscaleResult)
 
     async def background_remove(
         self,
@@ -404,13 +399,21 @@ class Images:
             else:
                 body = Body(json={"image": prepared.json_value})
         out = resolve_output(output)
-        raw = await self._client.request(
-            "POST",
+        return await self._post(
             "/image/background-remove",
-            body=body,
-            output=out,
-            timeout=timeout,
-            retry=retry,
-            extra_headers=extra_headers,
+            body,
+            BackgroundRemoveResult,
+            out,
+            timeout,
+            retry,
+            extra_headers,
         )
-        return self._client.image_result(raw, BackgroundRemoveResult)
+
+
+def _model_alias(model: str | None, unknown: dict[str, Any]) -> str | None:
+    """Accept the deprecated ``modelId=`` keyword as ``model`` (``model`` wins when both)."""
+    if "modelId" not in unknown:
+        return model
+    model_id = unknown.pop("modelId")
+    warnings.warn("modelId is deprecated; use model=", DeprecationWarning, stacklevel=3)
+    return model or model_id
