@@ -274,3 +274,18 @@ async def test_20mb_upload_streams_byte_identical_with_low_rss(
         loopback.seen[1]["files"]["image"]["sha256"] == hashlib.sha256(big.read_bytes()).hexdigest()
     )
     assert (peak_kb - base_kb) < 8 * 1024, f"RSS grew {(peak_kb - base_kb) / 1024:.1f} MB"
+
+
+async def test_model_id_alias_is_sent_as_model(loopback: Loopback) -> None:
+    """The deprecated modelId= still works: a DeprecationWarning, and the body says model."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return image_response()
+
+    loopback.handler = handler
+    async with client_for(loopback) as c:
+        with pytest.warns(DeprecationWarning, match="modelId"):
+            await c.images.edit("https://example.org/a.png", "hat", modelId="qwen-image-2-edit")
+    assert loopback.seen[0]["json"] == {
+        "image": "https://example.org/a.png", "prompt": "hat", "model": "qwen-image-2-edit",
+    }  # fmt: skip
