@@ -385,7 +385,7 @@ class BatchRunner:
                     self._run_job(job, jid, estimate, outcomes)
                 )
                 self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                task.add_done_callback(self._job_ended)
                 self._emit("started")
             else:
                 self._input_done = True
@@ -459,7 +459,11 @@ class BatchRunner:
         budget = self.budget_usd
         if budget is None or estimate is None:
             return
-        while self._spent + self._reserved + estimate > budget:
+        while True:
+            # Cleared before the checks, so a change between them and the wait is not lost.
+            self._changed.clear()
+            if self._spent + self._reserved + estimate <= budget:
+                break
             if not self._tasks:
                 self._stop_run(
                     f"budget reached: ${self._spent} spent of ${budget}, the next job costs "
@@ -469,7 +473,7 @@ class BatchRunner:
                 raise _Stopped
             # Jobs in flight hold reservations; a failure gives its reservation back.
             self._set_paused("budget: waiting for jobs in flight")
-            await self._until_stopped(self._wait_changed())
+            await self._until_stopped(self._changed.wait())
         self._set_paused(None)
 
     async def _wait_top_up(self) -> None:
@@ -480,12 +484,14 @@ class BatchRunner:
                 await self._until_stopped(coordinator.wait_resumed())
         self._set_paused(None)
 
-    async def _wait_changed(self) -> None:
-        self._changed.clear()
-        await self._changed.wait()
+    def _job_ended(self, task: asyncio.Task[None]) -> None:
+        # A job can settle well before its task ends (journalling); a launcher waiting on the
+        # budget must see the task go, or with nothing left in flight it would wait forever.
+        self._tasks.discard(task)
+        self._changed.set()
 
     async def _until_stopped(
-        self, awaitable: Awaitable[None], undo: Callable[[], None] | None = None
+        self, awaitable: Awaitable[object], undo: Callable[[], None] | None = None
     ) -> None:
         """Await ``awaitable`` unless the run stops first (then raise ``_Stopped``).
 
