@@ -47,7 +47,7 @@ CHECKS = [
     Check("overhead", "ratio_inpaint_vs_httpx", "client CPU / raw httpx", "< 1", lambda v: v < 1),
     Check(
         "wallet",
-        "wallet_cpu_ms_per_request",
+        "cpu_ms_added_per_request",
         "wallet auth CPU added per request (ms)",
         "≤ 0.6",
         lambda v: v <= 0.6,
