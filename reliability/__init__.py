@@ -1,6 +1,6 @@
 """Reliability scripts (not tests): the chaos soak and the crash-resume run.
 
 `python -m reliability.soak` and `python -m reliability.crash_resume` print a JSON report and exit
-non-zero when an invariant fails. The CI-sized versions live in `tests/reliability/`; they load this
-package by path (the test package of the same name shadows it on `sys.path`).
+non-zero when an invariant fails. The CI-sized versions live in `tests/proofs/` and import this
+package.
 """

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .test_soak_ci import load_script
-
-crash_resume = load_script("crash_resume")
+from reliability import crash_resume
 
 
 async def test_two_sigkills_then_resume_never_rerun_a_success(tmp_path: Path) -> None:

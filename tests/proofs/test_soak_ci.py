@@ -2,36 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_script(name: str) -> ModuleType:
-    """Import ``reliability.<name>`` from the repository root.
-
-    This test package is also called ``reliability`` and shadows the scripts' package on
-    ``sys.path``, so the scripts are loaded by path under another name.
-    """
-    package = "_reliability_scripts"
-    if package not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            package,
-            ROOT / "reliability" / "__init__.py",
-            submodule_search_locations=[str(ROOT / "reliability")],
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[package] = module
-        spec.loader.exec_module(module)
-    return importlib.import_module(f"{package}.{name}")
-
-
-soak = load_script("soak")
+from reliability import soak
 
 
 async def test_300_faulted_edits_lose_nothing_and_never_pay_twice(tmp_path: Path) -> None:
