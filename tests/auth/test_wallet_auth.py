@@ -348,3 +348,34 @@ def test_importing_the_package_does_not_load_eth_account() -> None:
         [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+async def test_signatures_due_together_are_spread_over_loop_passes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Five attempts signing at once sign in five different passes of the event loop."""
+    import asyncio
+
+    wallet = WalletAuth(runtime_key())
+    passes = 0
+    signed_in_pass: list[int] = []
+    original = WalletAuth.sign_in
+
+    def counting_sign_in(self: WalletAuth, url: str) -> str:
+        signed_in_pass.append(passes)
+        return original(self, url)
+
+    async def ticker() -> None:
+        nonlocal passes
+        while True:
+            passes += 1
+            await asyncio.sleep(0)
+
+    monkeypatch.setattr(WalletAuth, "sign_in", counting_sign_in)
+    tick = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    url = "https://api.venice.ai/api/v1/image/edit"
+    headers = await asyncio.gather(*(wallet.headers("POST", url) for _ in range(5)))
+    tick.cancel()
+    assert len({h["sign-in-with-x"] for h in headers}) == 5
+    assert len(set(signed_in_pass)) == 5, signed_in_pass
