@@ -1,11 +1,17 @@
-"""Shared fixtures. The emulator fixture comes from the package's own pytest plugin."""
+"""Shared fixtures. The `emulator` fixture comes from the package's own pytest plugin;
+`make_emulator` starts emulators with other settings."""
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import aiohttp
 import aioresponses.core
+import pytest
+
+from inpaint_async.testing import Emulator
 
 # --- aioresponses 0.7.9 vs aiohttp >= 3.14 -------------------------------------------------------
 # aiohttp 3.14 (a security release) made `stream_writer` a required keyword of
@@ -26,3 +32,29 @@ if "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).paramet
             super().__init__(*args, **kwargs)
 
     aioresponses.core.ClientResponse = _CompatClientResponse  # type: ignore[misc]
+
+
+#: Test settings: no practical rate limit, 64-pixel outputs, no waiting on overloaded 429s, and
+#: delayed top-up credits that land quickly.
+EMULATOR_TEST_SETTINGS: dict[str, Any] = {
+    "rate_limit_rpm": 100_000,
+    "max_output_side": 64,
+    "overloaded_retry_after": 0,
+    "settlement_delay": 0.2,
+}
+
+
+@pytest.fixture
+async def make_emulator() -> AsyncIterator[Callable[..., Any]]:
+    """Start emulators with the test settings, overridable per call; stopped at the end."""
+    started: list[Emulator] = []
+
+    async def make(**settings: Any) -> Emulator:
+        emu = Emulator(**{**EMULATOR_TEST_SETTINGS, **settings})
+        await emu.start()
+        started.append(emu)
+        return emu
+
+    yield make
+    for emu in started:
+        await emu.stop()

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from PIL import Image
 
 from inpaint_async import RetryPolicy
-from inpaint_async.testing import Emulator
 
 
 def small_png(shade: int = 40) -> bytes:
@@ -39,26 +36,3 @@ def decodes(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     return True
-
-
-@pytest.fixture
-async def make_emulator() -> AsyncIterator[Callable[..., Any]]:
-    """Start emulators with test settings (64-pixel outputs, no rate limit); stopped at the end."""
-    started: list[Emulator] = []
-
-    async def make(**settings: Any) -> Emulator:
-        options: dict[str, Any] = {
-            "rate_limit_rpm": 100_000,
-            "max_output_side": 64,
-            "overloaded_retry_after": 0,
-            "settlement_delay": 0.2,
-        }
-        options.update(settings)
-        emu = Emulator(**options)
-        await emu.start()
-        started.append(emu)
-        return emu
-
-    yield make
-    for emu in started:
-        await emu.stop()

@@ -6,15 +6,11 @@ import asyncio
 import io
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import pytest
 from PIL import Image
-
-from inpaint_async.testing import Emulator
 
 WALLET_KEY = "0x" + "7c" * 32
 
@@ -53,21 +49,3 @@ async def run_cli(
     out, err = await asyncio.wait_for(proc.communicate(stdin or b""), timeout)
     assert proc.returncode is not None
     return Run(proc.returncode, out.decode(), err.decode())
-
-
-@pytest.fixture
-async def make_emulator() -> AsyncIterator[Callable[..., Any]]:
-    """Start emulators with fast settings; stopped at the end."""
-    started: list[Emulator] = []
-
-    async def make(**settings: Any) -> Emulator:
-        options: dict[str, Any] = {"rate_limit_rpm": 100_000, "max_output_side": 64}
-        options.update(settings)
-        emu = Emulator(**options)
-        await emu.start()
-        started.append(emu)
-        return emu
-
-    yield make
-    for emu in started:
-        await emu.stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -46,28 +46,6 @@ def wallet() -> WalletAuth:
 
 
 EmuFactory = Callable[..., Any]
-
-
-@pytest.fixture
-async def make_emulator() -> AsyncIterator[Callable[..., Any]]:
-    """Start emulators with test settings (small outputs, no rate limit); stopped at the end."""
-    started: list[Emulator] = []
-
-    async def make(**settings: Any) -> Emulator:
-        options: dict[str, Any] = {
-            "rate_limit_rpm": 100_000,
-            "max_output_side": 64,
-            "settlement_delay": 0.3,
-        }
-        options.update(settings)
-        emu = Emulator(**options)
-        await emu.start()
-        started.append(emu)
-        return emu
-
-    yield make
-    for emu in started:
-        await emu.stop()
 
 
 def client_for(emu: Emulator, auth: WalletAuth, **kwargs: Any) -> InpaintClient:
