@@ -22,23 +22,9 @@ from inpaint_async._exceptions import ConfigurationError
 from inpaint_async.auth import Auth, WalletAuth
 from inpaint_async.auth import wallet as wallet_module
 
+from .vectors import VECTOR_ADDRESS, VECTOR_HEADER, VECTOR_KEY, VECTOR_NOW, VECTOR_URL
+
 REPO = Path(__file__).resolve().parents[2]
-# The published reference test key of x402-protocol.md §9 (public test material, no funds).
-VECTOR_KEY = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
-VECTOR_ADDRESS = "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23"
-VECTOR_NOW = datetime(2025, 1, 15, 12, 0, 0, tzinfo=UTC)
-VECTOR_URL = "https://api.venice.ai/api/v1/image/edit"
-VECTOR_HEADER = (
-    "eyJhZGRyZXNzIjoiMHgyYzc1MzZFMzYwNUQ5QzE2YTdhM0Q3YjE4OThlNTI5Mzk2YTY1YzIzIiwibWVzc2FnZSI6ImFw"
-    "aS52ZW5pY2UuYWkgd2FudHMgeW91IHRvIHNpZ24gaW4gd2l0aCB5b3VyIEV0aGVyZXVtIGFjY291bnQ6XG4weDJjNzUz"
-    "NkUzNjA1RDlDMTZhN2EzRDdiMTg5OGU1MjkzOTZhNjVjMjNcblxuU2lnbiBpbiB0byBWZW5pY2UgQUlcblxuVVJJOiBo"
-    "dHRwczovL2FwaS52ZW5pY2UuYWkvYXBpL3YxL2ltYWdlL2VkaXRcblZlcnNpb246IDFcbkNoYWluIElEOiA4NDUzXG5O"
-    "b25jZTogYTFiMmMzZDRlNWY2NDc4OVxuSXNzdWVkIEF0OiAyMDI1LTAxLTE1VDEyOjAwOjAwLjAwMFpcbkV4cGlyYXRp"
-    "b24gVGltZTogMjAyNS0wMS0xNVQxMjowNTowMC4wMDBaIiwic2lnbmF0dXJlIjoiMHg3ZDc4ZDkzYWU1ZWE4ZDlkNWI1"
-    "NDFkY2EwYmFlYjZmYWQ5YzY5YTI4MTMzNjQ2OThiNjQzZDA5Y2ZmODA3ZjJmN2FjNDU5YTBmYWFhNDViYjM3OGE4NDNh"
-    "ZmUzOTQ4NWZhYTU0YTY2NmVmOTIxMzZlZjkwMjQzNDY0OWM1NjUyNDFiIiwidGltZXN0YW1wIjoxNzM2OTQyNDAwMDAw"
-    "LCJjaGFpbklkIjo4NDUzfQ=="
-)
 
 
 def runtime_key(byte: str = "11") -> str:
