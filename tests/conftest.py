@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import aioresponses.core
 import pytest
+from aiohttp import web
 
 from inpaint_async.testing import Emulator
 
@@ -58,3 +59,20 @@ async def make_emulator() -> AsyncIterator[Callable[..., Any]]:
     yield make
     for emu in started:
         await emu.stop()
+
+
+@pytest.fixture
+async def serve_app() -> AsyncIterator[Callable[[web.Application], Awaitable[str]]]:
+    """Serve aiohttp apps on 127.0.0.1 (ephemeral ports); each call returns the app's origin."""
+    runners: list[web.AppRunner] = []
+
+    async def serve(app: web.Application) -> str:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        runners.append(runner)
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    yield serve
+    for runner in reversed(runners):
+        await runner.cleanup()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +47,7 @@ async def _record_upload(request: web.Request, box: Loopback) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def loopback() -> AsyncIterator[Loopback]:
+async def loopback(serve_app: Callable[[web.Application], Awaitable[str]]) -> Loopback:
     """A server on 127.0.0.1 that records uploads and answers with ``box.handler``."""
     box = Loopback(base_url="")
 
@@ -58,13 +58,5 @@ async def loopback() -> AsyncIterator[Loopback]:
 
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    box.base_url = f"http://127.0.0.1:{port}/api/v1"
-    try:
-        yield box
-    finally:
-        await runner.cleanup()
+    box.base_url = await serve_app(app) + "/api/v1"
+    return box

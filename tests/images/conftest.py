@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,7 +79,8 @@ async def _record(request: web.Request) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def recorder() -> AsyncIterator[Recorder]:
+async def recorder(serve_app: Callable[[web.Application], Awaitable[str]]) -> Recorder:
+    """A server on 127.0.0.1 that records every request and answers with a PNG (or ``respond``)."""
     box = Recorder()
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -92,13 +93,5 @@ async def recorder() -> AsyncIterator[Recorder]:
 
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    box.base_url = f"http://127.0.0.1:{port}/api/v1"
-    try:
-        yield box
-    finally:
-        await runner.cleanup()
+    box.base_url = await serve_app(app) + "/api/v1"
+    return box

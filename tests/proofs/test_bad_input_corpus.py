@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aioresponses import aioresponses
 from PIL import Image
 
@@ -262,9 +263,10 @@ async def test_odd_server_answers_become_typed_errors(name: str) -> None:
     assert len(str(info.value)) < 1000, "messages stay readable even for huge bodies"
 
 
-async def test_huge_error_body_is_capped(tmp_path: Path) -> None:
+async def test_huge_error_body_is_capped(
+    serve_app: Callable[[web.Application], Awaitable[str]],
+) -> None:
     """A 10 MB error body is read only up to a cap and summarised in a short message."""
-    from aiohttp import web
 
     async def handler(request: web.Request) -> web.Response:
         await request.read()
@@ -272,17 +274,10 @@ async def test_huge_error_body_is_capped(tmp_path: Path) -> None:
 
     app = web.Application(client_max_size=1 << 26)
     app.router.add_post("/api/v1/image/edit", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        async with InpaintClient(auth="k" * 16, base_url=f"http://127.0.0.1:{port}/api/v1") as c:
-            with pytest.raises(BadRequestError) as info:
-                await c.images.edit(GOOD, "add a hat")
-    finally:
-        await runner.cleanup()
+    base = await serve_app(app)
+    async with InpaintClient(auth="k" * 16, base_url=base + "/api/v1") as c:
+        with pytest.raises(BadRequestError) as info:
+            await c.images.edit(GOOD, "add a hat")
     assert len(str(info.value)) < 1000
     assert isinstance(info.value.body, str) and len(info.value.body) <= 64 * 1024
 

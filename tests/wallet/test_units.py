@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -114,7 +115,9 @@ async def test_only_a_wallet_credit_402_triggers_a_top_up(monkeypatch: pytest.Mo
     await client.close()
 
 
-async def test_settlement_failed_is_a_typed_retryable_error(aiohttp_free_port: int) -> None:
+async def test_settlement_failed_is_a_typed_retryable_error(
+    serve_app: Callable[[web.Application], Awaitable[str]],
+) -> None:
     """402 SETTLEMENT_FAILED raises SettlementFailedError; the commitment is released."""
     settlements: list[str] = []
 
@@ -147,34 +150,19 @@ async def test_settlement_failed_is_a_typed_retryable_error(aiohttp_free_port: i
     app = web.Application()
     app.router.add_post("/api/v1/x402/top-up", top_up)
     app.router.add_get("/api/v1/x402/balance/{wallet}", balance)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", aiohttp_free_port).start()
-    try:
-        async with InpaintClient(
-            auth=WalletAuth(KEY),
-            base_url=f"http://127.0.0.1:{aiohttp_free_port}/api/v1",
-            retry=RetryPolicy.no_retry(),
-            top_up=fast_policy(amount_usd=5, max_total_usd=5),
-        ) as client:
-            with pytest.raises(SettlementFailedError):
-                await client.wallet._auto_top_up(client.top_up_policy)  # type: ignore[arg-type]
-            assert client.wallet.committed_top_ups_usd == 0
-            with pytest.raises(SettlementFailedError):  # the caller may retry: a new payment
-                await client.wallet.top_up(5)
-    finally:
-        await runner.cleanup()
+    base = await serve_app(app)
+    async with InpaintClient(
+        auth=WalletAuth(KEY),
+        base_url=base + "/api/v1",
+        retry=RetryPolicy.no_retry(),
+        top_up=fast_policy(amount_usd=5, max_total_usd=5),
+    ) as client:
+        with pytest.raises(SettlementFailedError):
+            await client.wallet._auto_top_up(client.top_up_policy)  # type: ignore[arg-type]
+        assert client.wallet.committed_top_ups_usd == 0
+        with pytest.raises(SettlementFailedError):  # the caller may retry: a new payment
+            await client.wallet.top_up(5)
     assert len(settlements) == 2 and settlements[0] != settlements[1]
-
-
-@pytest.fixture
-def aiohttp_free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 async def test_no_payment_is_signed_for_a_plain_http_origin() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -191,7 +192,9 @@ async def test_without_the_semaphore_the_server_cap_is_hit(make_emulator: Any) -
     assert any(isinstance(o, APIStatusError) and o.status_code == 429 for o in outcomes)
 
 
-async def test_no_wallet_header_goes_to_a_foreign_origin_on_a_redirect() -> None:
+async def test_no_wallet_header_goes_to_a_foreign_origin_on_a_redirect(
+    serve_app: Callable[[web.Application], Awaitable[str]],
+) -> None:
     """A 307 to another origin is not followed: the other host never sees a request."""
     foreign_hits: list[web.Request] = []
 
@@ -201,11 +204,7 @@ async def test_no_wallet_header_goes_to_a_foreign_origin_on_a_redirect() -> None
 
     foreign_app = web.Application()
     foreign_app.router.add_route("*", "/{tail:.*}", foreign)
-    foreign_runner = web.AppRunner(foreign_app)
-    await foreign_runner.setup()
-    foreign_site = web.TCPSite(foreign_runner, "127.0.0.1", 0)
-    await foreign_site.start()
-    foreign_port = foreign_runner.addresses[0][1]
+    foreign_port = (await serve_app(foreign_app)).rsplit(":", 1)[1]
     seen_siwx: list[str | None] = []
 
     async def redirect(request: web.Request) -> web.Response:
@@ -214,24 +213,16 @@ async def test_no_wallet_header_goes_to_a_foreign_origin_on_a_redirect() -> None
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", redirect)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    base = await serve_app(app)
     auth = WalletAuth(KEY)
-    try:
-        async with InpaintClient(
-            auth=auth, base_url=f"http://127.0.0.1:{port}/api/v1", retry=RetryPolicy.no_retry()
-        ) as client:
-            with pytest.raises(APIStatusError) as info:
-                await client.images.edit(PNG, "hat")
-            assert info.value.status_code == 307
-            with pytest.raises(ConfigurationError, match="refusing to sign"):
-                await auth.headers("GET", f"http://localhost:{foreign_port}/steal")
-    finally:
-        await runner.cleanup()
-        await foreign_runner.cleanup()
+    async with InpaintClient(
+        auth=auth, base_url=base + "/api/v1", retry=RetryPolicy.no_retry()
+    ) as client:
+        with pytest.raises(APIStatusError) as info:
+            await client.images.edit(PNG, "hat")
+        assert info.value.status_code == 307
+        with pytest.raises(ConfigurationError, match="refusing to sign"):
+            await auth.headers("GET", f"http://localhost:{foreign_port}/steal")
     assert len(seen_siwx) == 1 and seen_siwx[0]  # the base URL was signed for
     assert foreign_hits == []
 
