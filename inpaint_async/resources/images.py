@@ -65,49 +65,25 @@ def form_value(value: Any) -> str:
     return str(value)
 
 
-def build_body(params: RequestModel, images: Mapping[str, Any]) -> Body:
-    """JSON when every image is a string value, else multipart with streamed file parts."""
-    fields = wire_fields(params)
-    prepared = {name: prepare_image(img, field=name, param=name) for name, img in images.items()}
-    if all(p.part is None for p in prepared.values()):
-        payload = {**{name: p.json_value for name, p in prepared.items()}, **fields}
-        size = sum(len(str(v)) for v in payload.values())
+def build_body(
+    fields: Mapping[str, Any],
+    field: str,
+    images: Sequence[PreparedImage],
+    *,
+    as_list: bool = False,
+) -> Body:
+    """JSON when every image is a string value (one, or a list with ``as_list``), else multipart
+    with the images as streamed ``field`` file parts and ``fields`` as text parts."""
+    if all(p.json_value is not None for p in images):
+        values = [str(p.json_value) for p in images]
+        size = sum(map(len, values)) + sum(len(str(v)) for v in fields.values())
         if size > MAX_JSON_BYTES:
-            raise ValidationError("the JSON body would exceed the API's 35 MB limit", param="image")
-        return Body(json=payload)
-    if any(p.part is None for p in prepared.values()):
-        raise ValidationError(_MIXED, param="image")
-    return Body(
-        fields=[(k, form_value(v)) for k, v in fields.items()],
-        files=[p.part for p in prepared.values() if p.part is not None],
-    )
-
-
-def build_multi_body(params: RequestModel, images: Sequence[ImageInput]) -> Body:
-    """Multi-edit: a JSON ``images`` list of strings, or repeated ``images`` file parts."""
-    fields = wire_fields(params)
-    prepared = [
-        prepare_image(img, field="images", param=f"images[{i}]") for i, img in enumerate(images)
-    ]
-    if all(p.part is None for p in prepared):
-        payload = {"images": [p.json_value for p in prepared], **fields}
-        size = sum(len(v) for v in payload["images"]) + sum(len(str(v)) for v in fields.values())
-        if size > MAX_JSON_BYTES:
-            raise ValidationError(
-                "the JSON body would exceed the API's 35 MB limit", param="images"
-            )
-        return Body(json=payload)
-    if any(p.part is None for p in prepared):
-        raise ValidationError(_MIXED, param="images")
-    if len(prepared) > MAX_MULTIPART_IMAGES:
-        raise ValidationError(
-            f"multipart requests take at most {MAX_MULTIPART_IMAGES} files; got {len(prepared)}",
-            param="images",
-        )
-    return Body(
-        fields=[(k, form_value(v)) for k, v in fields.items()],
-        files=[p.part for p in prepared if p.part is not None],
-    )
+            raise ValidationError("the JSON body would exceed the API's 35 MB limit", param=field)
+        return Body(json={field: values if as_list else values[0], **fields})
+    files = [p.part for p in images if p.part is not None]
+    if len(files) != len(images):
+        raise ValidationError(_MIXED, param=field)
+    return Body(fields=[(k, form_value(v)) for k, v in fields.items()], files=files)
 
 
 def _is_url(value: object) -> bool:
@@ -228,7 +204,7 @@ class Images:
         )
         self._check("edit", params, images=1)
         out = resolve_output(output)
-        body = build_body(params, {"image": image})
+        body = build_body(wire_fields(params), "image", [prepare_image(image)])
         return await self._post("/image/edit", body, EditResult, out, timeout, retry, extra_headers)
 
     async def multi_edit(
@@ -306,7 +282,15 @@ class Images:
         )
         self._check("multi_edit", params, images=len(images))
         out = resolve_output(output)
-        body = build_multi_body(params, images)
+        prepared = [
+            prepare_image(img, field="images", param=f"images[{i}]") for i, img in enumerate(images)
+        ]
+        body = build_body(wire_fields(params), "images", prepared, as_list=True)
+        if len(body.files) > MAX_MULTIPART_IMAGES:
+            raise ValidationError(
+                f"multipart requests take at most {MAX_MULTIPART_IMAGES} files; got {len(body.files)}",
+                param="images",
+            )
         return await self._post(
             "/image/multi-edit", body, MultiEditResult, out, timeout, retry, extra_headers
         )
@@ -344,14 +328,7 @@ class Images:
                 param="image",
             )
         out = resolve_output(output)
-        prepared = _raw_base64(prepare_image(image, field="image", param="image"))
-        fields = wire_fields(params)
-        if prepared.part is not None:
-            body = Body(
-                fields=[(k, form_value(v)) for k, v in fields.items()], files=[prepared.part]
-            )
-        else:
-            body = Body(json={"image": prepared.json_value, **fields})
+        body = build_body(wire_fields(params), "image", [_raw_base64(prepare_image(image))])
         return await self._post(
             "/image/upscale", body, UpscaleResult, out, timeout, retry, extra_headers
         )
@@ -393,11 +370,7 @@ class Images:
                 )
             body = Body(json={"image_url": image_url.strip()})
         else:
-            prepared = prepare_image(image, field="image", param="image")
-            if prepared.part is not None:
-                body = Body(files=[prepared.part])
-            else:
-                body = Body(json={"image": prepared.json_value})
+            body = build_body({}, "image", [prepare_image(image)])
         out = resolve_output(output)
         return await self._post(
             "/image/background-remove",
