@@ -20,13 +20,13 @@ import io
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import aiohttp
 import aiohttp.payload
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDictProxy
 from yarl import URL
 
 from ._exceptions import (
@@ -87,8 +87,6 @@ class RawResponse:
     headers: CIMultiDictProxy[str]
     content: bytes = b""
     path: Path | None = None
-    truncated_error_body: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class _FilePayload(aiohttp.payload.Payload):
@@ -221,11 +219,9 @@ class Transport:
                     return RawResponse(resp.status, resp.headers, path=path)
                 if 200 <= resp.status < 300:
                     return RawResponse(resp.status, resp.headers, content=await resp.read())
+                # Error bodies are capped: a huge one (an HTML page, a runaway server) is cut.
                 data = await resp.content.read(_MAX_ERROR_BODY)
-                truncated = not resp.content.at_eof()
-                return RawResponse(
-                    resp.status, resp.headers, content=data, truncated_error_body=truncated
-                )
+                return RawResponse(resp.status, resp.headers, content=data)
         except aiohttp.ConnectionTimeoutError as exc:
             raise APITimeoutError(f"connection to {_origin(url)} timed out") from exc
         except aiohttp.ClientConnectorError as exc:
@@ -276,8 +272,3 @@ async def _stream_to_file(resp: aiohttp.ClientResponse, output: Path) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return output
-
-
-def header_multidict(headers: Mapping[str, str]) -> CIMultiDictProxy[str]:
-    """Headers as the case-insensitive read-only mapping the rest of the client expects."""
-    return CIMultiDictProxy(CIMultiDict(headers))
