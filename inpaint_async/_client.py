@@ -7,6 +7,7 @@ import time
 import urllib.parse
 import warnings
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -394,46 +395,26 @@ class InpaintClient:
         headers = dict(self._base_headers)
         if extra_headers:
             headers.update({k.lower(): v for k, v in extra_headers.items()})
-        limiter = (
-            (self._limiter or getattr(self._auth, "in_flight", None)) if authenticate else None
-        )
-        if limiter is not None:
-            async with limiter:
-                return await self._send(method, url, headers, body, params, output, timeouts,
-                                        idempotent, authenticate)  # fmt: skip
-        return await self._send(
-            method, url, headers, body, params, output, timeouts, idempotent, authenticate
-        )
-
-    async def _send(
-        self,
-        method: str,
-        url: str,
-        headers: dict[str, str],
-        body: Body | None,
-        params: Mapping[str, str] | None,
-        output: Path | None,
-        timeouts: Timeouts,
-        idempotent: bool,
-        authenticate: bool,
-    ) -> RawResponse:
-        if authenticate:
-            # Asked once per attempt, just before sending: a wallet signs a fresh nonce each time.
-            headers.update(await self._auth.headers(method, url))
-        debug = logger.isEnabledFor(10)
-        if debug:
-            logger.debug("-> %s %s headers=%s", method, url, redact_headers(headers))
-        raw = await self._transport.send(
-            method, url, headers=headers, body=body, params=params, timeouts=timeouts,
-            output=output,
-        )  # fmt: skip
-        if debug:
-            logger.debug(
-                "<- %s %s status=%d request_id=%s", method, url, raw.status,
-                raw.headers.get(H_CF_RAY),
+        gate = self._limiter if authenticate and self._limiter is not None else nullcontext()
+        async with gate:
+            if authenticate:
+                # Asked once per attempt, just before sending: a wallet signs a fresh nonce.
+                headers.update(await self._auth.headers(method, url))
+            debug = logger.isEnabledFor(10)
+            if debug:
+                logger.debug("-> %s %s headers=%s", method, url, redact_headers(headers))
+            raw = await self._transport.send(
+                method, url, headers=headers, body=body, params=params, timeouts=timeouts,
+                output=output,
             )  # fmt: skip
-        self._observe(raw)
-        if raw.status >= 400 or raw.status < 200 or 300 <= raw.status < 400:
+            if debug:
+                logger.debug(
+                    "<- %s %s status=%d request_id=%s", method, url, raw.status,
+                    raw.headers.get(H_CF_RAY),
+                )  # fmt: skip
+            # Still inside the gate: a wallet's observers read which attempt this answer is for.
+            self._observe(raw)
+        if not 200 <= raw.status < 300:
             raise self._status_error(raw, idempotent)
         return raw
 
