@@ -37,7 +37,7 @@ from ._exceptions import (
     OutcomeUnknownError,
     RateLimitError,
 )
-from ._headers import parse_reset, parse_retry_after
+from ._headers import parse_retry_after
 from ._logging import logger
 
 __all__ = ["RetryPolicy"]
@@ -48,15 +48,20 @@ _RETRYABLE_STATUS = frozenset({429, 500, 502, 503})
 
 
 def server_wait(exc: BaseException, now: float) -> float | None:
-    """The wait the server asked for in this error, in seconds, or ``None``."""
-    if not isinstance(exc, APIStatusError):
+    """The wait the server asked for in this error, in seconds, or ``None``.
+
+    A :class:`RateLimitError` carries it already parsed (``Retry-After``, else the reset moment of
+    a plain rate limit); other status errors may carry a ``Retry-After`` (a 503, say).
+    """
+    if isinstance(exc, RateLimitError):
+        if exc.retry_after is not None:
+            return exc.retry_after
+        if exc.reset_at is not None and not exc.is_concurrency_limit:
+            return max(0.0, exc.reset_at.timestamp() - now)
         return None
-    wait = parse_retry_after(exc.headers, now)
-    if wait is None and isinstance(exc, RateLimitError):
-        reset = parse_reset(exc.headers.get("x-ratelimit-reset-requests"), now)
-        if reset is not None and not exc.is_concurrency_limit:
-            wait = max(0.0, reset.timestamp() - now)
-    return wait
+    if isinstance(exc, APIStatusError):
+        return parse_retry_after(exc.headers, now)
+    return None
 
 
 @dataclass(frozen=True)
