@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
     from ._pricing import Endpoint
     from .batch import BatchRunner, EditJob
+    from .coordination import Coordinator
     from .resources.images import Images
     from .resources.models import Models
     from .resources.wallet import Wallet
@@ -130,6 +131,9 @@ class InpaintClient:
         connection_limit: Connections the owned session may open at once.
         validate: Check edits and multi-edits against the model catalogue once it is loaded
             (``client.models.list()``); ``False`` sends them unchecked.
+        coordinator: A :class:`~inpaint_async.coordination.Coordinator` shared with other
+            clients or processes (in-flight slots, the rate window, single-flight top-ups).
+            Without one, those guarantees hold within this client and its derived clients.
     """
 
     def __init__(
@@ -145,6 +149,7 @@ class InpaintClient:
         top_up: TopUpPolicy | None = None,
         connection_limit: int = 100,
         validate: bool = True,
+        coordinator: Coordinator | None = None,
         _transport: Transport | None = None,
         _shared: dict[str, Any] | None = None,
     ) -> None:
@@ -164,6 +169,7 @@ class InpaintClient:
         self._is_root = _transport is None
         # State shared by this client and every client derived with with_options().
         self._shared: dict[str, Any] = _shared if _shared is not None else {}
+        self.coordinator: Coordinator | None = coordinator
         self._base_headers = {
             "user-agent": f"inpaint-async/{__version__}",
             "accept": "image/*, application/json",
@@ -227,6 +233,7 @@ class InpaintClient:
             retry=pick(retry, self.retry),
             top_up=pick(top_up, self.top_up_policy),
             validate=pick(validate, self.validate),
+            coordinator=self.coordinator,
             _transport=self._transport,
             _shared=self._shared,
         )
@@ -307,10 +314,13 @@ class InpaintClient:
         """A :class:`~inpaint_async.batch.BatchRunner` for ``jobs`` on this client.
 
         Iterate it for each job's outcome as it completes (or ``await runner.run()``); the
-        options (``concurrency``, ``budget_usd``, ``journal``, ...) are the runner's.
+        options (``concurrency``, ``budget_usd``, ``journal``, ``coordinator``, ...) are the
+        runner's. The runner uses the client's coordinator unless given another.
         """
         from .batch import BatchRunner
 
+        if self.coordinator is not None:
+            options.setdefault("coordinator", self.coordinator)
         return BatchRunner(self, jobs, **options)
 
     def _wire_wallet(self, is_root: bool) -> None:
@@ -326,6 +336,13 @@ class InpaintClient:
         if not isinstance(self._auth, WalletAuth):
             if policy is not None and is_root:
                 raise ConfigurationError("top_up needs a wallet: pass auth=WalletAuth(...)")
+            policy = None
+        if self.coordinator is not None:
+            from . import coordination
+
+            coordination.install(self, self.coordinator, policy)
+            return
+        if not isinstance(self._auth, WalletAuth):
             return
         from .x402.topup import install
 
