@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from .resources.images import Images
     from .resources.models import Models
     from .resources.wallet import Wallet
+    from .types.params import Quality, Resolution
     from .x402.topup import TopUpPolicy
 
 __all__ = ["InpaintClient"]
@@ -266,8 +267,8 @@ class InpaintClient:
         self,
         model: str | None = None,
         *,
-        resolution: str | None = None,
-        quality: str | None = None,
+        resolution: Resolution | None = None,
+        quality: Quality | None = None,
         images: int = 1,
         enhance_prompt: bool = False,
         endpoint: Endpoint = "edit",

@@ -6,7 +6,7 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
 from .._checks import EDIT_QUALITY_HINT, Endpoint, check_request, resolve_model
 from .._constants import MAX_JSON_BYTES
@@ -16,9 +16,13 @@ from .._options import Query, RequestOptions
 from .._retry import RetryPolicy
 from .._transport import Body
 from ..types.params import (
+    AspectRatio,
     EditParams,
     MultiEditParams,
+    OutputFormatChoice,
+    Quality,
     RequestModel,
+    Resolution,
     UpscaleParams,
     build_params,
     wire_fields,
@@ -145,9 +149,9 @@ class Images:
         prompt: str,
         *,
         model: str | None = None,
-        aspect_ratio: str | None = None,
-        resolution: str | None = None,
-        output_format: str | None = None,
+        aspect_ratio: AspectRatio | None = None,
+        resolution: Resolution | None = None,
+        output_format: OutputFormatChoice | None = None,
         safe_mode: bool | None = None,
         enhance_prompt: bool | None = None,
         disable_prompt_optimization_thinking: bool | None = None,
@@ -157,7 +161,7 @@ class Images:
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Query | None = None,
         extra_body: Mapping[str, object] | None = None,
-        **unknown: Any,
+        **unknown: Unpack[DeprecatedKeywords],
     ) -> EditResult:
         """Edit (inpaint) one image from a text prompt: ``POST /image/edit``.
 
@@ -189,13 +193,14 @@ class Images:
             APIStatusError: The server refused (a subclass per status).
             OutcomeUnknownError: Sent, but no answer; the edit may have been charged.
         """
-        model = _model_alias(model, unknown)
-        if "quality" in unknown:
+        given: dict[str, Any] = dict(unknown)
+        model = _model_alias(model, given)
+        if "quality" in given:
             raise ValidationError(EDIT_QUALITY_HINT, param="quality")
         params = build_params(
             EditParams,
             {
-                **unknown,
+                **given,
                 "prompt": prompt,
                 "model": model,
                 "aspect_ratio": aspect_ratio,
@@ -218,10 +223,10 @@ class Images:
         prompt: str,
         *,
         model: str | None = None,
-        quality: str | None = None,
-        aspect_ratio: str | None = None,
-        resolution: str | None = None,
-        output_format: str | None = None,
+        quality: Quality | None = None,
+        aspect_ratio: AspectRatio | None = None,
+        resolution: Resolution | None = None,
+        output_format: OutputFormatChoice | None = None,
         safe_mode: bool | None = None,
         enhance_prompt: bool | None = None,
         disable_prompt_optimization_thinking: bool | None = None,
@@ -231,7 +236,7 @@ class Images:
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Query | None = None,
         extra_body: Mapping[str, object] | None = None,
-        **unknown: Any,
+        **unknown: Unpack[DeprecatedKeywords],
     ) -> MultiEditResult:
         """Edit from one or more images and a prompt: ``POST /image/multi-edit``.
 
@@ -265,7 +270,8 @@ class Images:
             APIStatusError: The server refused (a subclass per status).
             OutcomeUnknownError: Sent, but no answer; the edit may have been charged.
         """
-        model = _model_alias(model, unknown)
+        given: dict[str, Any] = dict(unknown)
+        model = _model_alias(model, given)
         if isinstance(images, str | bytes | bytearray | memoryview) or not isinstance(
             images, Sequence
         ):
@@ -277,7 +283,7 @@ class Images:
         params = build_params(
             MultiEditParams,
             {
-                **unknown,
+                **given,
                 "prompt": prompt,
                 "model": model,
                 "quality": quality,
@@ -389,6 +395,13 @@ class Images:
         out = resolve_output(output)
         call = _call(timeout, retry, extra_headers, extra_query, extra_body)
         return await self._post("/image/background-remove", body, BackgroundRemoveResult, out, call)
+
+
+class DeprecatedKeywords(TypedDict, total=False):
+    """Keywords accepted for compatibility only (any other unknown keyword is a type error,
+    and at run time a ValidationError with a suggestion)."""
+
+    modelId: str
 
 
 class CallOptions(TypedDict):
