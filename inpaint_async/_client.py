@@ -48,6 +48,7 @@ from ._exceptions import (
 )
 from ._headers import parse_bool, parse_decimal, parse_reset, parse_retry_after, rate_limit_state
 from ._logging import logger, redact_headers, setup_logging
+from ._network import NetworkOptions, Verify
 from ._options import Query, RequestOptions
 from ._retry import RetryPolicy
 from ._transport import Body, RawResponse, Timeouts, Transport
@@ -134,6 +135,11 @@ class InpaintClient:
         connection_limit: Connections the owned session may open at once.
         validate: Check edits and multi-edits against the model catalogue once it is loaded
             (``client.models.list()``); ``False`` sends them unchecked.
+        proxy: A proxy URL (``http://[user:pass@]host:port``) for every request. Without it,
+            ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` and ``NO_PROXY`` are honoured.
+        trust_env: Read those proxy variables (default ``True``); ``~/.netrc`` is never read.
+        verify: TLS trust: ``True`` (system CAs, ``SSL_CERT_FILE``), a CA bundle path, an
+            ``ssl.SSLContext``, or ``False`` (no verification; never against the real API).
     """
 
     def __init__(
@@ -149,6 +155,9 @@ class InpaintClient:
         top_up: TopUpPolicy | None = None,
         connection_limit: int = 100,
         validate: bool = True,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        verify: Verify = True,
         _transport: Transport | None = None,
         _shared: dict[str, Any] | None = None,
     ) -> None:
@@ -163,7 +172,9 @@ class InpaintClient:
         self.retry = retry or RetryPolicy()
         self.top_up_policy = top_up
         self._transport = _transport or Transport(
-            session=session, connection_limit=connection_limit
+            session=session,
+            connection_limit=connection_limit,
+            network=NetworkOptions(proxy=proxy, trust_env=trust_env, verify=verify),
         )
         self._is_root = _transport is None
         # State shared by this client and every client derived with with_options().

@@ -17,11 +17,20 @@ from typing import TYPE_CHECKING, Any
 
 from ._faults import FAULT_KINDS, Fault, FaultPlan
 from ._ledger import LedgerEntry
+from ._thread import emulator_in_thread
 
 if TYPE_CHECKING:
     from ._app import Emulator, RequestRecord
 
-__all__ = ["FAULT_KINDS", "Emulator", "Fault", "FaultPlan", "LedgerEntry", "RequestRecord"]
+__all__ = [
+    "FAULT_KINDS",
+    "Emulator",
+    "Fault",
+    "FaultPlan",
+    "LedgerEntry",
+    "RequestRecord",
+    "emulator_in_thread",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -14,6 +14,7 @@ from inpaint_async import (
     EditResult,
     InpaintClient,
     MultiEditResult,
+    SyncInpaintClient,
     TopUpPolicy,
     UpscaleResult,
     WalletAuth,
@@ -64,3 +65,13 @@ def money() -> None:
 def wallet() -> None:
     auth = WalletAuth("0x" + "11" * 32)
     assert_type(auth.address, str)
+
+
+def sync_script() -> None:
+    with SyncInpaintClient("key", proxy="http://127.0.0.1:3128", verify="/etc/ca.pem") as client:
+        result = client.images.edit(Path("photo.png"), "add a red hat", output_format="png")
+        assert_type(result, EditResult)
+        assert_type(client.images.multi_edit([b"..."], "x", quality="low"), MultiEditResult)
+        assert_type(client.estimate_cost("gpt-image-2-edit"), Decimal)
+        client.images.edit(b"...", "x", output_format="gif")  # type: ignore[arg-type]
+        client.images.edit(b"...", "x", qualty="low")  # type: ignore[call-arg]
