@@ -15,12 +15,12 @@ real API).
 
 from __future__ import annotations
 
+import base64
 import os
 import ssl
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
 from yarl import URL
 
 from ._exceptions import ConfigurationError
@@ -53,7 +53,7 @@ def _ssl_setting(verify: Verify) -> ssl.SSLContext | bool | None:
     )
 
 
-def _parse_proxy(value: str, source: str) -> tuple[URL, aiohttp.BasicAuth | None]:
+def _parse_proxy(value: str, source: str) -> tuple[URL, str | None]:
     try:
         url = URL(value.strip())
     except (ValueError, TypeError):
@@ -63,7 +63,9 @@ def _parse_proxy(value: str, source: str) -> tuple[URL, aiohttp.BasicAuth | None
         raise ConfigurationError(f"{source}: the proxy must be an http:// or https:// URL")
     auth = None
     if url.user is not None:
-        auth = aiohttp.BasicAuth(url.user, url.password or "")
+        # What aiohttp's deprecated BasicAuth encodes (RFC 7617, latin-1 as its default).
+        pair = f"{url.user}:{url.password or ''}".encode("latin-1", errors="replace")
+        auth = "Basic " + base64.b64encode(pair).decode("ascii")
         url = url.with_user(None)
     return url, auth
 
@@ -101,13 +103,25 @@ class NetworkOptions:
         self._cache: dict[tuple[str, str, int | None], dict[str, Any]] = {}
 
     def request_kwargs(self, url: str) -> Mapping[str, Any]:
-        """The ``proxy`` / ``proxy_auth`` / ``ssl`` keywords for a request to ``url``."""
+        """The ``proxy`` / ``proxy_headers`` / ``ssl`` keywords for a request to ``url``."""
         u = URL(url)
         key = (u.scheme, u.host or "", u.port)
         cached = self._cache.get(key)
         if cached is None:
             cached = self._cache[key] = self._decide(u)
         return cached
+
+    def apply(self, url: str, kwargs: dict[str, Any]) -> None:
+        """Add the proxy and TLS keywords for ``url`` to aiohttp request ``kwargs``.
+
+        aiohttp sends ``proxy_headers`` only on a CONNECT; a plain-HTTP request through an
+        authenticated proxy carries ``Proxy-Authorization`` itself, so it is added to the headers.
+        """
+        extra = self.request_kwargs(url)
+        kwargs.update(extra)
+        proxy_headers = extra.get("proxy_headers")
+        if proxy_headers and not url.startswith("https:"):
+            kwargs["headers"] = {**kwargs.get("headers", {}), **proxy_headers}
 
     def _decide(self, url: URL) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
@@ -122,7 +136,7 @@ class NetworkOptions:
         if chosen is not None:
             kwargs["proxy"] = chosen[0]
             if chosen[1] is not None:
-                kwargs["proxy_auth"] = chosen[1]
+                kwargs["proxy_headers"] = {"Proxy-Authorization": chosen[1]}
         return kwargs
 
     def describe(self, url: str) -> str:

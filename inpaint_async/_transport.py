@@ -206,8 +206,8 @@ class Transport:
                 sock_read=timeouts.read,
             ),
             "allow_redirects": False,
-            **self.network.request_kwargs(url),
         }
+        self.network.apply(url, kwargs)
         if body is not None:
             if body.is_multipart:
                 kwargs["data"] = _form(body)
