@@ -100,15 +100,15 @@ class NetworkOptions:
         self._env: dict[str, str] = {}
         if self._fixed is None and self.trust_env:
             self._env = _proxies_from(os.environ if environ is None else environ)
-        self._cache: dict[tuple[str, str, int | None], dict[str, Any]] = {}
+        self._cache: dict[str, dict[str, Any]] = {}
 
     def request_kwargs(self, url: str) -> Mapping[str, Any]:
         """The ``proxy`` / ``proxy_headers`` / ``ssl`` keywords for a request to ``url``."""
-        u = URL(url)
-        key = (u.scheme, u.host or "", u.port)
+        # Keyed by the URL's "scheme://authority" prefix: a string split, no URL parse per request.
+        key = url[: url.find("/", url.find("//") + 2) % (len(url) + 1)]
         cached = self._cache.get(key)
         if cached is None:
-            cached = self._cache[key] = self._decide(u)
+            cached = self._cache[key] = self._decide(URL(url))
         return cached
 
     def apply(self, url: str, kwargs: dict[str, Any]) -> None:
