@@ -35,10 +35,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import hashlib
 import json
 import os
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -193,18 +193,15 @@ class Coordinator(Protocol):
 def spender_of(auth: Auth) -> str:
     """The spender id of ``auth``: a wallet's lower-case address, or ``key:`` + a key hash.
 
-    The same id as the spend ledger's (``inpaint_async.spend.spender_id``); it never contains a
-    secret.
+    The spend ledger's id (:func:`inpaint_async.spend.spender_id`); it never contains a secret.
+    Another kind of auth is coordinated under its class name.
     """
-    address = getattr(auth, "address", None)
-    if isinstance(address, str):
-        return address.lower()
-    header = getattr(auth, "_header", None)
-    value = header.get("authorization") if isinstance(header, Mapping) else None
-    if isinstance(value, str) and value.startswith("Bearer "):
-        key = value[len("Bearer ") :]
-        return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
-    return "auth:" + type(auth).__name__
+    from .spend import spender_id
+
+    try:
+        return spender_id(auth)
+    except ConfigurationError:
+        return "auth:" + type(auth).__name__
 
 
 # -- the local implementation -------------------------------------------------------------------
@@ -245,6 +242,9 @@ class LocalCoordinator:
             this run (and only this run) against the budget again.
         top_up_lease: Seconds a top-up leader may take before its waiters give up; a vanished
             leader may have signed, so further top-ups are then refused.
+        holder_lease: Seconds without a :meth:`heartbeat` after which the slots of a *holder*
+            (a worker process that passed ``holder=``) are taken back: a killed worker never
+            returns its slots itself.
     """
 
     def __init__(
@@ -254,6 +254,7 @@ class LocalCoordinator:
         fsync: bool = True,
         run_id: str | None = None,
         top_up_lease: float = 600.0,
+        holder_lease: float = 10.0,
     ) -> None:
         self.epoch = secrets.token_hex(8)
         self.journal_path = Path(journal).resolve() if journal is not None else None
@@ -261,6 +262,10 @@ class LocalCoordinator:
         self._fsync = fsync
         self._top_up_lease = top_up_lease
         self._spenders: dict[str, _Spender] = {}
+        self._holder_lease = holder_lease
+        self._heartbeats: dict[str, float] = {}
+        self._holders: dict[str, tuple[str, str]] = {}  # slot token -> (spender, holder)
+        self._reaper: asyncio.Task[None] | None = None
         self._journal: Journal | None = None
         self._entries: dict[str, JournalEntry] = {}
         self._opened = False
@@ -283,10 +288,17 @@ class LocalCoordinator:
         return state
 
     async def acquire_slot(
-        self, spender: str, *, max_in_flight: int | None, during_top_up: bool = False
+        self,
+        spender: str,
+        *,
+        max_in_flight: int | None,
+        during_top_up: bool = False,
+        holder: str | None = None,
     ) -> Slot:
-        """See :meth:`Coordinator.acquire_slot`."""
+        """See :meth:`Coordinator.acquire_slot`; ``holder`` names the process (see ``heartbeat``)."""
         state = self._spender(spender, max_in_flight)
+        if holder is not None:
+            self.heartbeat(holder)
         while True:
             if not during_top_up:
                 await state.resumed.wait()
@@ -296,7 +308,27 @@ class LocalCoordinator:
             state.limiter.release()  # a top-up started while we queued: let it finish first
         token = secrets.token_hex(8)
         state.tokens.add(token)
+        if holder is not None:
+            self._holders[token] = (spender, holder)
         return Slot(spender, token, state.generation, self.epoch)
+
+    def heartbeat(self, holder: str) -> None:
+        """``holder`` is alive: its slots stay held for another ``holder_lease`` seconds."""
+        self._heartbeats[holder] = time.monotonic()
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.get_running_loop().create_task(self._reap())
+
+    async def _reap(self) -> None:
+        """Take back the slots of holders that stopped beating (a killed worker)."""
+        while self._holders:
+            await asyncio.sleep(self._holder_lease / 4)
+            now = time.monotonic()
+            dead = {h for h, seen in self._heartbeats.items() if now - seen > self._holder_lease}
+            for token, (spender, holder) in list(self._holders.items()):
+                if holder in dead:
+                    await self.release_slot(Slot(spender, token, 0, self.epoch))
+            for holder in dead:
+                self._heartbeats.pop(holder, None)
 
     async def release_slot(
         self,
@@ -311,6 +343,7 @@ class LocalCoordinator:
         if state is None or slot.token not in state.tokens:
             return  # a slot of an earlier life of this coordinator, or released already
         state.tokens.discard(slot.token)
+        self._holders.pop(slot.token, None)
         state.limiter.release()
         if status is not None:
             state.limiter.observe(status, headers or {}, code=code)
