@@ -265,6 +265,7 @@ class LocalCoordinator:
         self._holder_lease = holder_lease
         self._heartbeats: dict[str, float] = {}
         self._holders: dict[str, tuple[str, str]] = {}  # slot token -> (spender, holder)
+        self._dead: set[str] = set()  # holders whose heartbeats stopped
         self._reaper: asyncio.Task[None] | None = None
         self._journal: Journal | None = None
         self._entries: dict[str, JournalEntry] = {}
@@ -307,6 +308,11 @@ class LocalCoordinator:
                 break
             state.limiter.release()  # a top-up started while we queued: let it finish first
         token = secrets.token_hex(8)
+        if holder is not None and holder in self._dead:
+            # A call queued by a process that died meanwhile: its answer goes nowhere, so the
+            # slot goes straight back (were it alive after all, its release is ignored).
+            state.limiter.release()
+            return Slot(spender, token, state.generation, self.epoch)
         state.tokens.add(token)
         if holder is not None:
             self._holders[token] = (spender, holder)
@@ -315,6 +321,7 @@ class LocalCoordinator:
     def heartbeat(self, holder: str) -> None:
         """``holder`` is alive: its slots stay held for another ``holder_lease`` seconds."""
         self._heartbeats[holder] = time.monotonic()
+        self._dead.discard(holder)
         if self._reaper is None or self._reaper.done():
             self._reaper = asyncio.get_running_loop().create_task(self._reap())
 
@@ -324,11 +331,12 @@ class LocalCoordinator:
             await asyncio.sleep(self._holder_lease / 4)
             now = time.monotonic()
             dead = {h for h, seen in self._heartbeats.items() if now - seen > self._holder_lease}
-            for token, (spender, holder) in list(self._holders.items()):
-                if holder in dead:
-                    await self.release_slot(Slot(spender, token, 0, self.epoch))
             for holder in dead:
                 self._heartbeats.pop(holder, None)
+            self._dead |= dead
+            for token, (spender, holder) in list(self._holders.items()):
+                if holder in self._dead or holder not in self._heartbeats:
+                    await self.release_slot(Slot(spender, token, 0, self.epoch))
 
     async def release_slot(
         self,

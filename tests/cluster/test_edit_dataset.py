@@ -145,11 +145,11 @@ class CrashOnce(EditBatch):
     marker: str = ""
 
     async def __call__(self, batch: Any) -> dict[str, list[Any]]:
-        marker = Path(os.environ["INPAINT_TEST_CRASH_MARKER"])
+        marker = Path(self.marker)
         if "job-013" in list(batch["id"]) and not marker.exists():
             marker.write_text(str(os.getpid()))
             work = asyncio.ensure_future(super().__call__(batch))
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(1.0)  # some jobs done, others in flight
             os._exit(1)
             await work  # pragma: no cover
         return await super().__call__(batch)
@@ -164,25 +164,22 @@ async def test_a_worker_that_dies_mid_block_charges_no_job_twice(
     ray.cloudpickle.register_pickle_by_value(__import__(__name__, fromlist=["_"]))
     emu = await make_emulator(wallets={address(): 50}, latency=0.1)
     marker = tmp_path / "crashed"
-    os.environ["INPAINT_TEST_CRASH_MARKER"] = str(marker)
+    CrashOnce.marker = str(marker)  # pickled by value with the class
     journal = tmp_path / "run.jsonl"
     ds = ray.data.from_items(rows(40), override_num_blocks=2)
-    try:
-        out = await collect(
-            edit_dataset(
-                ds,
-                prompt="add a red hat",
-                out_dir=tmp_path / "out",
-                base_url=emu.base_url,
-                journal=journal,
-                concurrency=2,
-                batch_size=4,
-                retry=FAST_RETRY,
-                udf=CrashOnce,
-            )
+    out = await collect(
+        edit_dataset(
+            ds,
+            prompt="add a red hat",
+            out_dir=tmp_path / "out",
+            base_url=emu.base_url,
+            journal=journal,
+            concurrency=2,
+            batch_size=4,
+            retry=FAST_RETRY,
+            udf=CrashOnce,
         )
-    finally:
-        os.environ.pop("INPAINT_TEST_CRASH_MARKER", None)
+    )
     assert marker.exists()  # the worker did die
     # Every job has exactly one outcome row: none lost, none duplicated.
     assert sorted(r["job_id"] for r in out) == [f"job-{i:03d}" for i in range(40)]
@@ -283,7 +280,11 @@ def test_credentials_never_travel_in_task_arguments(ray_cluster: None, tmp_path:
 
     ds = ray.data.from_items(rows(2))
     mapped = edit_dataset(
-        ds, prompt="p", out_dir=tmp_path, journal=tmp_path / "j.jsonl", base_url="http://127.0.0.1:9"
+        ds,
+        prompt="p",
+        out_dir=tmp_path,
+        journal=tmp_path / "j.jsonl",
+        base_url="http://127.0.0.1:9",
     )
     blob = ray.cloudpickle.dumps(mapped)
     assert WALLET_KEY[2:].encode() not in blob
