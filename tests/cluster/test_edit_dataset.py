@@ -75,7 +75,7 @@ def journal_records(path: Path) -> list[dict[str, Any]]:
 
 
 def edit_charges(emu: Any) -> list[Any]:
-    return [c for c in emu.charges_for(address())]
+    return list(emu.charges_for(address()))
 
 
 async def test_two_workers_one_wallet_below_minimum(

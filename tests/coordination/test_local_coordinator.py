@@ -9,8 +9,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from inpaint_async import BearerAuth, WalletAuth
 from inpaint_async.coordination import Coordinator, LocalCoordinator, Slot, spender_of
 
