@@ -25,6 +25,7 @@ def small_png(shade: int) -> bytes:
     Image.new("RGB", (256, 256), (200, shade % 256, 40)).save(buf, format="PNG")
     return buf.getvalue()
 
+
 FAST_RETRY = RetryPolicy(initial_wait=0.01, max_wait=0.05)
 
 
@@ -47,7 +48,7 @@ def jobs(tmp_path: Path, worker: str, n: int) -> list[EditJob]:
             prompt="add a hat",
             output=tmp_path / worker / f"{i}.png",
             id=f"{worker}-{i}",
-        )  # fmt: skip
+        )
         for i in range(n)
     ]
 
