@@ -164,6 +164,17 @@ class BatchSummary:
             and not self.cancelled
         )
 
+    def write_report(self, path: str | os.PathLike[str] | None = None, **options: Any) -> Path:
+        """Write the run's report page (``inpaint_async.report.write_report``); return its path.
+
+        ``path`` defaults to ``report.html`` beside the journal. Needs a journal and Pillow.
+        """
+        if self.journal is None:
+            raise ConfigurationError("the report is made from the journal: run with journal=...")
+        from ..report import write_report
+
+        return write_report(self.journal, path, summary=self, **options)
+
 
 def is_run_stopping(exc: BaseException) -> bool:
     """Whether every further job would hit ``exc`` too (bad credentials, no money, top-up cap)."""
@@ -700,9 +711,12 @@ def _job_fields(job: EditJob) -> dict[str, Any]:
     image = job.image
     if isinstance(image, Path):
         fields["input"] = str(image)
-    elif isinstance(image, str) and len(image) < 4096:
-        if image.lower().startswith(("http://", "https://")) or os.path.isfile(image):
-            fields["input"] = image
+    elif (
+        isinstance(image, str)
+        and len(image) < 4096
+        and (image.lower().startswith(("http://", "https://")) or os.path.isfile(image))
+    ):
+        fields["input"] = image
     return fields
 
 
