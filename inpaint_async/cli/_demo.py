@@ -143,7 +143,7 @@ async def run_demo(
         ok = summary.ok and summary.succeeded == len(job_list) and len(credits) == 1
         if ok:
             say(f"[bold green]done[/]: {summary.succeeded} edited images in {edited.resolve()}")
-            say(f"[bold]open the report:[/] {escape(report.resolve().as_uri())}")
+            say(f"[bold]open the report:[/] {escape(report.resolve().as_uri())}", soft_wrap=True)
             return EXIT_OK
         err.print(f"report: {escape(str(report.resolve()))}")
         if summary.stop_error is not None:

@@ -61,7 +61,7 @@ def run_report(args: argparse.Namespace, out: Console, err: Console) -> int:
         thumb_size=args.thumb_size,
         page_size=args.page_size,
     )
-    out.print(f"report: {path.resolve()}", markup=False, highlight=False)
+    out.print(f"report: {path.resolve()}", markup=False, highlight=False, soft_wrap=True)
     return EXIT_OK
 
 
@@ -99,5 +99,5 @@ def write_batch_report(
     path = write_report(
         journal, target, summary=summary, rerun_command=batch_command(args, journal)
     )
-    out.print(f"report: {path.resolve()}", markup=False, highlight=False)
+    out.print(f"report: {path.resolve()}", markup=False, highlight=False, soft_wrap=True)
     return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 from PIL import Image
@@ -40,7 +41,9 @@ class Batch:
     unknown: int
 
 
-async def run_batch(make_emulator, root: Path, *, ok: int = 6, prompts: dict[int, str] | None = None) -> Batch:  # type: ignore[no-untyped-def]
+async def run_batch(
+    make_emulator, root: Path, *, ok: int = 6, prompts: dict[int, str] | None = None
+) -> Batch:  # type: ignore[no-untyped-def]
     """``ok`` succeeded jobs, one 422 (a content-policy prompt) and one unknown outcome (the edit
     is charged, then a 504), in a folder laid out like ``inpaint-async batch`` leaves it."""
     script: list[str | None] = [None] * ok + ["504_after_charge"]
@@ -67,3 +70,48 @@ async def run_batch(make_emulator, root: Path, *, ok: int = 6, prompts: dict[int
         summary = await client.batch(jobs, journal=journal, concurrency=1).run()
     assert (summary.succeeded, summary.failed, summary.outcome_unknown) == (ok, 1, 1)
     return Batch(root, journal, summary, ok, 1, 1)
+
+
+class Page(HTMLParser):
+    """The parts of a report page the tests look at, read by a real HTML parser."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str]]] = []
+        self.stats: dict[str, str] = {}
+        self.text: list[str] = []
+        self._stack: list[tuple[str, dict[str, str]]] = []
+        self._dt: str | None = None
+        self._field: str | None = None
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        self.tags.append((tag, values))
+        if tag in ("dt", "dd"):
+            self._field = tag
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("dt", "dd"):
+            self._field = None
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self._field == "dt":
+            self._dt = data
+        elif self._field == "dd" and self._dt is not None:
+            self.stats[self._dt] = data
+
+    def with_class(self, tag: str, cls: str) -> list[dict[str, str]]:
+        """Attributes of every ``tag`` whose class list holds ``cls``."""
+        return [a for t, a in self.tags if t == tag and cls in a.get("class", "").split()]
+
+    def all(self, tag: str) -> list[dict[str, str]]:
+        """Attributes of every ``tag``."""
+        return [a for t, a in self.tags if t == tag]
+
+    @property
+    def plain(self) -> str:
+        """The page's text, entities decoded."""
+        return "".join(self.text)
