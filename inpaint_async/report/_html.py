@@ -389,11 +389,21 @@ def _attention(
         )
     retryable = sum(1 for r in failed if r.retryable)
     if failed:
-        intro.append(
-            f"<p>{len(failed)} job(s) failed; {retryable} of them failed for a reason that may "
-            "pass (rate limit, server error, connection, payment) and run again with:</p>"
-            f"<pre><code>{esc(resume)}</code></pre>"
-        )
+        final = len(failed) - retryable
+        text = f"<p>{len(failed)} job(s) failed."
+        if final:
+            text += (
+                f" {final} failed for a reason a re-run would meet again (the request was "
+                "refused): change the prompt, image or parameters first."
+            )
+        if retryable:
+            text += (
+                f" {retryable} failed for a reason that may pass (rate limit, server error, "
+                f"connection, payment); this runs them again:</p><pre><code>{esc(resume)}</code></pre>"
+            )
+        else:
+            text += "</p>"
+        intro.append(text)
     cards = [_attention_card(r, pictures) for r in rows + failed]
     pager = (
         _pager("attention-pages", "Pages of jobs that need attention")
