@@ -10,7 +10,8 @@ import pytest
 from inpaint_async import InpaintClient
 from inpaint_async.batch import EditJob
 from inpaint_async.cli import main
-from inpaint_async.cli._errors import EXIT_OK, EXIT_USAGE
+from inpaint_async.cli._errors import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE
+from inpaint_async.testing import FaultPlan
 from tests.cli.conftest import clean_env, run_cli
 
 from .conftest import Page, run_batch, write_png
@@ -90,23 +91,27 @@ async def test_batch_report_writes_the_page_with_the_exact_rerun_command(
     assert 'id="attention-h">Needs attention</h2><p>No failed or unknown jobs.' in text
 
 
-async def test_batch_report_of_failures_names_the_source(make_emulator, tmp_path: Path) -> None:
-    """A failure's re-run command is the batch's own command line plus --resume."""
-    emu = await make_emulator()
+async def test_batch_report_of_an_unknown_outcome_names_the_source(
+    make_emulator, tmp_path: Path
+) -> None:
+    """The command that re-runs an unknown outcome is the batch's own command line plus
+    --resume --rerun-unknown."""
+    emu = await make_emulator(faults=FaultPlan(script={"/image/edit": ["504_after_charge"]}))
     src = tmp_path / "src"
     write_png(src / "img.png", 1)
     out = tmp_path / "out"
     env = clean_env(VENICE_API_KEY=emu.api_key, VENICE_BASE_URL=emu.base_url)
     run = await run_cli(
-        "batch", str(src), "--prompt", "forbidden thing", "--out", str(out), "--quiet",
+        "batch", str(src), "--prompt", "add snow, please", "--out", str(out), "--quiet",
         "--report", str(tmp_path / "r.html"), env=env,
     )  # fmt: skip
-    assert run.code == 1, run.err
+    assert run.code == EXIT_UNKNOWN, run.err
     page = Page((tmp_path / "r.html").read_text())
     assert (
         f"inpaint-async batch {src} --out {out} --journal {out / 'inpaint-journal.jsonl'} "
-        "--prompt 'forbidden thing' --resume"
+        "--prompt 'add snow, please' --resume --rerun-unknown"
     ) in page.plain
+    assert page.stats["May have been charged"] == "$0.04"
 
 
 async def test_demo_ends_with_the_report_to_open(tmp_path: Path) -> None:
