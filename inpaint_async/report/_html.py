@@ -62,10 +62,10 @@ a{color:var(--accent)}
 padding:.5rem;z-index:1}
 h1{font-size:1.6rem;margin:.25rem 0}h2{font-size:1.3rem;margin:2rem 0 .5rem}
 .sub{color:var(--muted);margin:0;overflow-wrap:anywhere}
-.stats{display:grid;grid-template-columns:repeat(auto-fill,minmax(9rem,1fr));gap:.5rem;
+.stats{display:grid;grid-template-columns:repeat(auto-fill,minmax(6.8rem,1fr));gap:.5rem;
 margin:1rem 0;padding:0}
 .stats div{background:var(--card);border-radius:.5rem;padding:.4rem .75rem}
-.stats dt{font-size:.8rem;color:var(--muted)}.stats dd{margin:0;font-size:1.2rem;font-weight:650}
+.stats dt{font-size:.75rem;color:var(--muted)}.stats dd{margin:0;font-size:1.15rem;font-weight:650}
 .stats .ok dd{color:var(--ok)}.stats .bad dd{color:var(--bad)}.stats .warn dd{color:var(--warn)}
 .toc{display:flex;flex-wrap:wrap;gap:.25rem 1rem;padding:0;list-style:none}
 .cards{list-style:none;padding:0;margin:0;display:grid;gap:1rem;

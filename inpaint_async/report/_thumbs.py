@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,19 +33,33 @@ def _key(path: Path, size: int) -> str | None:
         st = path.stat()
     except OSError:
         return None
+    if not stat.S_ISREG(st.st_mode):
+        return None  # a FIFO or a device would block the read
     # A path, its size and mtime identify the pixels well enough to reuse a thumbnail, so a
     # second report of the same 10,000 jobs only draws the new ones.
-    ident = f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0{size}".encode()
+    ident = f"{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}\0{size}".encode()
     return hashlib.sha256(ident).hexdigest()[:24]
 
 
-def _make_one(path: Path, folder: Path, size: int, fmt: str) -> Thumb | None:
+def _from_name(name: str) -> Thumb | None:
+    """A thumbnail made earlier: its sizes are in its name (``KEY-WxH-SWxSH.fmt``)."""
+    try:
+        _, dims, source = name.rsplit(".", 1)[0].split("-")
+        w, h = (int(n) for n in dims.split("x"))
+        sw, sh = (int(n) for n in source.split("x"))
+    except ValueError:
+        return None
+    return Thumb(name, w, h, sw, sh)
+
+
+def _make_one(path: Path, folder: Path, size: int, fmt: str, made: dict[str, str]) -> Thumb | None:
     from PIL import Image
 
     key = _key(path, size)
-    if key is None or not path.is_file():
+    if key is None:
         return None
-    target = folder / f"{key}.{fmt}"
+    if key in made and (thumb := _from_name(made[key])) is not None:
+        return thumb  # reused without opening a file: a re-written report of 10,000 jobs is quick
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -52,20 +67,18 @@ def _make_one(path: Path, folder: Path, size: int, fmt: str) -> Thumb | None:
                 source = img.size
                 if source[0] * source[1] > MAX_PIXELS:
                     return None
-                if target.exists():
-                    with Image.open(target) as done:
-                        return Thumb(target.name, *done.size, *source)
                 img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
                 frame = img.convert("RGBA" if "A" in img.getbands() or "transparency" in img.info
                                     else "RGB")  # fmt: skip
                 frame.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
-                part = target.with_name(f".{target.name}.{os.getpid()}.part")
+                name = f"{key}-{frame.width}x{frame.height}-{source[0]}x{source[1]}.{fmt}"
+                part = folder / f".{name}.{os.getpid()}.part"
                 if fmt == "webp":
-                    frame.save(part, format="WEBP", quality=72, method=4)
+                    frame.save(part, format="WEBP", quality=72, method=2)
                 else:
                     frame.save(part, format="PNG", optimize=True)
-                os.replace(part, target)
-                return Thumb(target.name, frame.width, frame.height, *source)
+                os.replace(part, folder / name)
+                return Thumb(name, frame.width, frame.height, *source)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
             Image.DecompressionBombWarning):  # fmt: skip
         return None
@@ -87,7 +100,12 @@ def make_thumbnails(
     unique = list(dict.fromkeys(paths))
     if not unique:
         return {}
+    made = {
+        name.split("-", 1)[0]: name
+        for name in os.listdir(folder)
+        if name.endswith(f".{fmt}") and not name.startswith(".")
+    }
     count = workers or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=count) as pool:
-        results = pool.map(lambda p: _make_one(p, folder, size, fmt), unique)
+        results = pool.map(lambda p: _make_one(p, folder, size, fmt, made), unique)
         return dict(zip(unique, results, strict=True))
