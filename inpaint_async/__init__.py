@@ -13,10 +13,12 @@ from ._exceptions import (
     ConfigurationError,
     ConflictError,
     ContentPolicyError,
+    EventLoopMismatchError,
     GatewayTimeoutError,
     GoneError,
     InpaintError,
     InsufficientBalanceError,
+    LedgerError,
     NotFoundError,
     OutcomeUnknownError,
     PayloadTooLargeError,
@@ -26,6 +28,7 @@ from ._exceptions import (
     ServerError,
     SettlementFailedError,
     SettlementPendingError,
+    SpendCapError,
     TopUpError,
     TopUpLimitError,
     UnexpectedResponseError,
@@ -52,6 +55,7 @@ from .x402 import PaymentRailError, TopUpResult, WalletBalance
 from .x402.topup import TopUpPolicy
 
 if _TYPE_CHECKING:
+    from ._sync import SyncInpaintClient
     from .batch import BatchRunner, BatchSummary, EditJob, JobOutcome
 
 __all__ = [
@@ -71,6 +75,7 @@ __all__ = [
     "ContentPolicyError",
     "EditJob",
     "EditResult",
+    "EventLoopMismatchError",
     "GatewayTimeoutError",
     "GoneError",
     "ImageResult",
@@ -78,6 +83,7 @@ __all__ = [
     "InpaintError",
     "InsufficientBalanceError",
     "JobOutcome",
+    "LedgerError",
     "Model",
     "ModelCatalogue",
     "ModelDeprecation",
@@ -94,6 +100,8 @@ __all__ = [
     "ServerError",
     "SettlementFailedError",
     "SettlementPendingError",
+    "SpendCapError",
+    "SyncInpaintClient",
     "TopUpError",
     "TopUpLimitError",
     "TopUpPolicy",
@@ -111,6 +119,7 @@ __all__ = [
 
 # The batch runner loads on first use: most programs never need it, and it is not free to import.
 _LAZY = dict.fromkeys(("BatchRunner", "BatchSummary", "EditJob", "JobOutcome"), ".batch")
+_LAZY["SyncInpaintClient"] = "._sync"
 
 
 def __getattr__(name: str) -> object:

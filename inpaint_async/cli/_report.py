@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._errors import EXIT_OK
+from ._output import Output, safe
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from ..batch import BatchSummary
 
 __all__ = ["add_batch_option", "add_parser", "batch_command", "run_report", "write_batch_report"]
 
@@ -50,9 +51,9 @@ def add_batch_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_report(args: argparse.Namespace, out: Console, err: Console) -> int:
-    """Run ``inpaint-async report``; print the page's path (the thing to open)."""
-    from ..report import write_report
+def run_report(args: argparse.Namespace, output: Output) -> int:
+    """Run ``inpaint-async report``: the page's path is the result (``--json``: with the counts)."""
+    from ..report import read_report_data, write_report
 
     path = write_report(
         args.journal,
@@ -60,8 +61,12 @@ def run_report(args: argparse.Namespace, out: Console, err: Console) -> int:
         title=args.title,
         thumb_size=args.thumb_size,
         page_size=args.page_size,
-    )
-    out.print(f"report: {path.resolve()}", markup=False, highlight=False, soft_wrap=True)
+    ).resolve()
+    if output.json:
+        counts = read_report_data(args.journal).counts
+        output.emit({"report": path, "jobs": sum(counts.values()), **counts})
+    else:
+        output.say(f"report: {safe(path)}")
     return EXIT_OK
 
 
@@ -88,9 +93,10 @@ def batch_command(args: argparse.Namespace, journal: Path) -> list[str]:
 
 
 def write_batch_report(
-    args: argparse.Namespace, summary: Any, journal: Path, out: Console
+    args: argparse.Namespace, summary: BatchSummary, journal: Path, output: Output
 ) -> Path | None:
-    """For ``batch --report``: write the page after the run and print its path."""
+    """For ``batch --report``: write the page after the run and say where it is (on stderr
+    under ``--json``, whose last stdout line stays the summary)."""
     if args.report is None:
         return None
     from ..report import write_report
@@ -98,6 +104,6 @@ def write_batch_report(
     target = Path(args.out) / "report.html" if args.report is True else Path(args.report)
     path = write_report(
         journal, target, summary=summary, rerun_command=batch_command(args, journal)
-    )
-    out.print(f"report: {path.resolve()}", markup=False, highlight=False, soft_wrap=True)
+    ).resolve()
+    (output.note if output.json else output.say)(f"report: {safe(path)}")
     return path
