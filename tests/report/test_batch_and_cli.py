@@ -56,7 +56,8 @@ async def test_the_summary_writes_the_report_of_its_run(make_emulator, tmp_path:
 def test_report_command_prints_the_page_path(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`inpaint-async report J -o P` writes P and prints its path; a missing journal exits 2."""
+    """`inpaint-async report J -o P` writes P and prints its path (`--json`: with the counts);
+    a missing journal exits 2."""
     journal = tmp_path / "j.jsonl"
     journal.write_text('{"v":1,"ts":1,"job":"a","state":"sent","prompt":"p"}\n')
     target = tmp_path / "site" / "page.html"
@@ -66,6 +67,9 @@ def test_report_command_prints_the_page_path(
     assert (tmp_path / "site" / "page_files").is_dir()
     assert main(["report", str(tmp_path / "nope.jsonl")]) == EXIT_USAGE
     assert "no journal" in capsys.readouterr().err
+    assert main(["report", str(journal), "-o", str(target), "--json"]) == EXIT_OK
+    document = json.loads(capsys.readouterr().out)
+    assert document == {"report": str(target.resolve()), "jobs": 1, "unknown": 1}
 
 
 async def test_batch_report_writes_the_page_with_the_exact_rerun_command(
