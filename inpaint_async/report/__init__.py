@@ -94,7 +94,7 @@ def write_report(
     if page_size < 1:
         raise ConfigurationError("page_size must be at least 1")
     try:
-        from ._thumbs import make_thumbnails
+        from ._thumbs import make_thumbnails, prune_thumbnails
     except ImportError as exc:  # pragma: no cover - the cli extra brings Pillow
         raise ConfigurationError(
             "the report makes thumbnails with Pillow: pip install 'inpaint-async[cli]'"
@@ -118,6 +118,7 @@ def write_report(
                 if found is not None:
                     located[recorded] = found
     thumbs = make_thumbnails(located.values(), files, size=thumb_size, workers=workers)
+    prune_thumbnails(files, (t.name for t in thumbs.values() if t is not None))
     pictures: dict[str, Picture] = {}
     for recorded, path in located.items():
         thumb = thumbs.get(path)

@@ -272,15 +272,16 @@ def _paged(target: str, cards: Sequence[str], page_size: int) -> str:
 def _gallery_card(row: JobRow, pictures: Pictures) -> str:
     name = _name(row.input) or _name(row.output) or row.job
     before = _image(pictures(row.input), f"Input {name}", "input not available")
-    after = _image(
-        pictures(row.output), f"Edited {name}: {_short(row.prompt)}", "output not available"
-    )
+    output = pictures(row.output)
+    after = _image(output, f"Edited {name}: {_short(row.prompt)}", "output not available")
     meta = [
         f"<span>{esc(row.model or 'server default')}</span>",
         f"<span>{_usd(row.cost_usd)}</span>",
     ]
     if row.latency is not None:
         meta.append(f"<span>{esc(fmt_duration(row.latency))}</span>")
+    if output is not None and output.source_width and output.source_height:
+        meta.append(f"<span>{output.source_width}×{output.source_height}</span>")
     if row.record.get("blurred"):
         meta.append("<span>blurred by safe mode</span>")
     meta.append(f"<span>request <code>{esc(row.request_id or 'none')}</code></span>")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import warnings
 from collections.abc import Iterable
@@ -11,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Thumb", "make_thumbnails"]
+__all__ = ["Thumb", "make_thumbnails", "prune_thumbnails"]
 
 #: Pixels above which an image is not decoded for a thumbnail (Pillow's own bomb threshold).
 MAX_PIXELS = 89_478_485
@@ -109,3 +110,18 @@ def make_thumbnails(
     with ThreadPoolExecutor(max_workers=count) as pool:
         results = pool.map(lambda p: _make_one(p, folder, size, fmt, made), unique)
         return dict(zip(unique, results, strict=True))
+
+
+_OURS = re.compile(r"[0-9a-f]{24}-\d+x\d+-\d+x\d+\.(?:webp|png)")
+
+
+def prune_thumbnails(folder: Path, keep: Iterable[str]) -> int:
+    """Delete the thumbnails in ``folder`` that the report no longer shows (images that changed or
+    left the journal); return how many. Only files named like ours are touched."""
+    wanted = set(keep)
+    removed = 0
+    for name in os.listdir(folder):
+        if name not in wanted and _OURS.fullmatch(name):
+            (folder / name).unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,6 +16,7 @@ from PIL import Image
 from inpaint_async import ConfigurationError
 from inpaint_async.batch import BatchSummary
 from inpaint_async.report import parse_journal, read_report_data, render_html, write_report
+from inpaint_async.report._svg import fmt_duration
 
 from .conftest import Page, write_png
 
@@ -250,6 +252,7 @@ def test_thumbnails_are_bounded_cached_and_optional(tmp_path: Path) -> None:
     with Image.open(thumbs[0]) as thumb:
         assert thumb.size == (256, 128)
     page = Page(page_path.read_text())
+    assert "2000×1000" in page.plain
     assert [i["width"] for i in page.all("img")] == ["256"]
     assert "input not available" in page.plain
     stamp = thumbs[0].stat().st_mtime_ns
@@ -298,3 +301,73 @@ KNOWN_ATTRIBUTES = {
     "viewbox", "xmlns", "focusable", "x1", "x2", "y1", "y2", "x", "y", "text-anchor", "d",
     "data-pager", "hidden", "type", "placeholder", "aria-controls", "aria-live",
 }  # fmt: skip
+
+
+def test_stale_thumbnails_are_pruned_and_other_files_kept(tmp_path: Path) -> None:
+    """A re-written report deletes the thumbnails it no longer shows, and nothing else."""
+    out = tmp_path / "out"
+    a, b = write_png(out / "a.png", 1), write_png(out / "b.png", 2)
+    journal = out / "j.jsonl"
+
+    def journal_of(*paths: Path) -> None:
+        journal.write_text("".join(
+            _line(p.stem, "sent", 1, output=str(p), prompt="p") + "\n"
+            + _line(p.stem, "succeeded", 2) + "\n" for p in paths
+        ))  # fmt: skip
+
+    journal_of(a, b)
+    page = write_report(journal)
+    files = page.parent / "report_files"
+    (files / "notes.txt").write_text("mine")
+    assert len(list(files.glob("*.webp"))) == 2
+    journal_of(a)
+    write_report(journal)
+    assert len(list(files.glob("*.webp"))) == 1
+    assert (files / "notes.txt").read_text() == "mine"
+
+
+def test_a_fifo_or_a_url_is_never_read(tmp_path: Path) -> None:
+    """A FIFO where an output should be and a URL input get placeholders: the report neither
+    blocks on the pipe nor fetches the URL."""
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    journal = tmp_path / "j.jsonl"
+    journal.write_text(
+        _line("j", "sent", 1, input="https://example.invalid/cat.png", output=str(fifo),
+              prompt="p", params={"safe_mode": True, "enhance_prompt": True}) + "\n"
+        + _line("j", "unknown", 2) + "\n"
+    )  # fmt: skip
+    page = Page(write_report(journal).read_text())
+    assert page.all("img") == []
+    assert "https://example.invalid/cat.png" in page.plain  # shown as text, not loaded
+    assert (
+        f"inpaint-async edit https://example.invalid/cat.png p -o {fifo} --safe-mode "
+        "--enhance-prompt"
+    ) in page.plain
+
+
+def test_odd_values_in_records_do_not_break_the_page() -> None:
+    """Numbers as job ids, non-numeric times and prices, an error given as a string."""
+    data = parse_journal([
+        json.dumps({"job": 7, "state": "sent", "ts": "soon", "prompt": ["a", "b"]}),
+        json.dumps({"job": 7, "state": "failed", "ts": None,
+                    "error": "plain text error", "cost_usd": "abc"}),
+        json.dumps({"job": "x", "state": "succeeded", "ts": True, "cost_usd": "-1"}),
+        json.dumps(["not", "a", "record"]),
+        json.dumps({"job": None, "state": "sent"}),
+    ])  # fmt: skip
+    assert data.bad_lines == 2
+    failed, ok = data.rows
+    assert failed.job == "7" and failed.error == {"message": "plain text error"}
+    assert failed.prompt == '["a", "b"]' and failed.cost_usd is None
+    assert ok.cost_usd is None and ok.ended_at is None
+    page = Page(render_html(data))
+    assert "plain text error" in page.plain
+    assert data.wall_time is None
+
+
+def test_durations_read_naturally() -> None:
+    """Seconds, minutes and hours in the charts and the header."""
+    assert [fmt_duration(s) for s in (0.5, 42, 185, 7440)] == [
+        "0.50 s", "42 s", "3 min 5 s", "2 h 4 min",
+    ]  # fmt: skip
