@@ -216,7 +216,10 @@ def _header(data: ReportData, title: str) -> str:
             str(counts["unknown"] + counts["other"]),
             "warn" if counts["unknown"] + counts["other"] else "",
         ),
-        _stat("Skipped", str(run.skipped) if run and run.skipped is not None else "–"),
+        _stat(
+            "Skipped this run" if run else "Skipped",
+            str(run.skipped) if run and run.skipped is not None else "–",
+        ),
         _stat("Estimated spend", _usd(data.charged_usd + data.maybe_charged_usd)),
         _stat("Charged (succeeded)", _usd(data.charged_usd)),
         _stat(
@@ -224,7 +227,10 @@ def _header(data: ReportData, title: str) -> str:
             _usd(data.maybe_charged_usd),
             "warn" if data.maybe_charged_usd else "",
         ),
-        _stat("Wall time", fmt_duration(data.wall_time) if data.wall_time is not None else "–"),
+        _stat(
+            "Wall time this run" if run and run.elapsed is not None else "First to last record",
+            fmt_duration(data.wall_time) if data.wall_time is not None else "–",
+        ),
     ]
     if run is not None and run.not_started:
         stats.append(_stat("Not started", str(run.not_started)))

@@ -44,7 +44,7 @@ async def test_the_summary_writes_the_report_of_its_run(make_emulator, tmp_path:
     page_path = batch.summary.write_report()
     assert page_path == batch.journal.parent / "report.html"
     page = Page(page_path.read_text())
-    assert page.stats["Succeeded"] == "4" and page.stats["Skipped"] == "0"
+    assert page.stats["Succeeded"] == "4" and page.stats["Skipped this run"] == "0"
     gallery = page.with_class("div", "pair")
     assert len(gallery) == 4
     assert len([i for i in page.all("img") if i["alt"].startswith("Edited ")]) == 4

@@ -45,11 +45,13 @@ ALL_IMAGES_LOADED = """() => {
 
 
 async def _open(
-    browser: Any, url: str, width: int, height: int
+    browser: Any, url: str, width: int, height: int, *, dark: bool = False
 ) -> tuple[Any, list[str], list[str]]:
     """A fresh context and page at ``url``; every request and every console error is recorded,
     and anything that is not a file of the report is aborted."""
-    context = await browser.new_context(viewport={"width": width, "height": height})
+    context = await browser.new_context(
+        viewport={"width": width, "height": height}, color_scheme="dark" if dark else "light"
+    )
     requests: list[str] = []
     errors: list[str] = []
 
@@ -70,11 +72,14 @@ async def _open(
 
 async def test_the_report_opens_in_chromium(make_emulator, tmp_path: Path) -> None:
     """Six before/after pairs over two pages whose images load, a working pager and filter,
-    no console error, no request beyond the report's own files, no horizontal scroll on a
-    phone; screenshots kept."""
+    no accessibility violation (axe-core), no console error, no request beyond the report's own
+    files, no horizontal scroll on a phone (dark theme); screenshots kept."""
     async_api = pytest.importorskip(
         "playwright.async_api", reason="the browser test drives Chromium with playwright"
     )
+    axe = pytest.importorskip(
+        "axe_playwright_python.async_playwright", reason="the accessibility audit needs axe-core"
+    ).Axe()
     batch = await run_batch(make_emulator, tmp_path, ok=6, prompts={2: HOSTILE})
     report = write_report(batch.journal, summary=batch.summary, page_size=4)
     folder = report.parent.resolve()
@@ -90,6 +95,9 @@ async def test_the_report_opens_in_chromium(make_emulator, tmp_path: Path) -> No
             await page.wait_for_function(ALL_IMAGES_LOADED, timeout=15_000)
             await page.evaluate("window.scrollTo(0, 0)")
             await page.screenshot(path=str(ARTIFACTS / "report-desktop.png"), full_page=True)
+            # axe-core's WCAG rules (labels, alt texts, contrast, landmarks, headings): none broken.
+            audit = await axe.run(page)
+            assert audit.violations_count == 0, audit.generate_report()
 
             # Keyboard: focus "Next page" and press Enter.
             await page.locator("#gallery .pager .next").focus()
@@ -120,13 +128,15 @@ async def test_the_report_opens_in_chromium(make_emulator, tmp_path: Path) -> No
             assert any(u.endswith((".webp", ".png")) for u in requests)
 
             phone, phone_requests, phone_errors = await _open(
-                browser, report.resolve().as_uri(), 390, 844
+                browser, report.resolve().as_uri(), 390, 844, dark=True
             )
             width = await phone.evaluate("document.documentElement.scrollWidth")
             assert width <= 390
             await phone.wait_for_function(ALL_IMAGES_LOADED, timeout=15_000)
             await phone.evaluate("window.scrollTo(0, 0)")
             await phone.screenshot(path=str(ARTIFACTS / "report-phone.png"), full_page=True)
+            audit = await axe.run(phone)
+            assert audit.violations_count == 0, audit.generate_report()
             assert phone_errors == []
             assert [u for u in phone_requests if not u.startswith(folder.as_uri() + "/")] == []
         finally:

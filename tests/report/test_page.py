@@ -125,10 +125,10 @@ def test_the_page_has_the_counts_rows_and_links(fixture: Fixture, tmp_path: Path
     assert page.stats["Succeeded"] == "2"
     assert page.stats["Failed"] == "2"
     assert page.stats["Unknown"] == "3"
-    assert page.stats["Skipped"] == "3"
+    assert page.stats["Skipped this run"] == "3"
     assert page.stats["Charged (succeeded)"] == "$0.08"
     assert page.stats["May have been charged"] == "$0.12"
-    assert page.stats["Wall time"] == "12 s"
+    assert page.stats["Wall time this run"] == "12 s"
 
     # Failed and unknown come before the gallery, each with its error and request id.
     assert text.index('id="attention"') < text.index('id="gallery"')
