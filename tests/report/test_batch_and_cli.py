@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ import pytest
 from inpaint_async import InpaintClient
 from inpaint_async.batch import EditJob
 from inpaint_async.cli import main
+from inpaint_async.cli._app import build_parser
 from inpaint_async.cli._errors import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE
+from inpaint_async.cli._report import batch_command
 from inpaint_async.testing import FaultPlan
 from tests.cli.conftest import clean_env, run_cli
 
@@ -128,3 +131,18 @@ async def test_demo_ends_with_the_report_to_open(tmp_path: Path) -> None:
     assert last == f"open the report: {(out / 'report.html').resolve().as_uri()}"
     page = Page((out / "report.html").read_text())
     assert len(page.with_class("div", "pair")) == 3
+
+
+def test_the_rerun_command_repeats_the_batch_options(tmp_path: Path) -> None:
+    """Every option that shapes the jobs comes back in the re-run command, quoted for a shell."""
+    args = build_parser().parse_args([
+        "--base-url", "http://127.0.0.1:9/api/v1", "batch", "my photos", "--out", "out",
+        "--prompt", "it's snowing", "--model", "m", "--resolution", "2K", "--no-safe-mode",
+        "--enhance-prompt", "--budget-usd", "5", "--report",
+    ])  # fmt: skip
+    command = shlex.join(batch_command(args, Path("out/j.jsonl")))
+    assert command == (
+        "inpaint-async --base-url http://127.0.0.1:9/api/v1 batch 'my photos' --out out "
+        "--journal out/j.jsonl --prompt 'it'\"'\"'s snowing' --model m --resolution 2K "
+        "--budget-usd 5 --no-safe-mode --enhance-prompt"
+    )
