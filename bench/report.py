@@ -2,6 +2,9 @@
 
     python -m bench.report [--jobs 10000] [--side 256] [--page-size 48] [--keep DIR]
 
+(``--keep DIR`` builds the batch there and keeps it; a second run with the same DIR measures the
+same batch again, its thumbnails already made.)
+
 Builds a batch folder with ``--jobs`` input and output PNGs (``--side`` pixels a side; the files
 are copies of a few drawn images, so each still gets its own thumbnail), a journal with 97 %
 successes, 2 % failures and 1 % unknown outcomes, then measures:
@@ -13,8 +16,9 @@ successes, 2 % failures and 1 % unknown outcomes, then measures:
 - ``write_first_cpu_s``: the CPU seconds of that first write, all threads (on a busy machine the
   wall time says more about the neighbours than about the report);
 - with Chromium (``INPAINT_TEST_CHROMIUM`` or ``chromium`` on the PATH, driven by playwright):
-  ``open_dom_s`` (navigation start to DOMContentLoaded), ``open_load_s`` (to the load event),
-  ``open_screen_s`` (until every image on the first screen has decoded), ``gallery_screen_s``
+  ``first_paint_s`` (navigation start to the first contentful paint), ``open_dom_s`` (to
+  DOMContentLoaded), ``open_load_s`` (to the load event), ``open_screen_s`` (until every image
+  on the first screen has decoded: the page renders while it is still parsing), ``gallery_screen_s``
   (the "Before and after" link, until the gallery's first screen of images decoded),
   ``next_page_s`` (one click on "Next page", likewise), ``filter_s`` (a filter typed, until all
   10,000 cards are searched).
@@ -42,13 +46,14 @@ CHROME_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-# True once every image on screen has decoded (lazy images off screen are not asked for).
+# performance.now() once every image on screen has decoded (lazy images off screen are not asked
+# for), else 0.
 SCREEN_LOADED = """() => {
   const imgs = Array.from(document.images).filter(i => {
     const r = i.getBoundingClientRect();
     return r.bottom > 0 && r.top < innerHeight && r.width > 0;
   });
-  return imgs.every(i => i.complete && i.naturalWidth > 0);
+  return imgs.every(i => i.complete && i.naturalWidth > 0) ? performance.now() : 0;
 }"""
 
 
@@ -114,20 +119,24 @@ async def open_in_chromium(url: str, chromium: str) -> dict[str, float]:
 
     async def until_screen_loaded(page: Any) -> float:
         start = time.perf_counter()
-        await page.wait_for_function(SCREEN_LOADED, timeout=120_000)
+        await page.wait_for_function(SCREEN_LOADED, polling=20, timeout=120_000)
         return time.perf_counter() - start
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium, args=CHROME_FLAGS)
         try:
             page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            await page.goto(url, wait_until="load", timeout=120_000)
-            await page.wait_for_function(SCREEN_LOADED, timeout=120_000)
+            await page.goto(url, wait_until="commit", timeout=120_000)
+            screen = await page.wait_for_function(SCREEN_LOADED, polling=20, timeout=120_000)
+            screen_ms = await screen.json_value()
+            await page.wait_for_load_state("load", timeout=120_000)
             figures: dict[str, float] = await page.evaluate(
                 """() => { const n = performance.getEntriesByType('navigation')[0];
+                const paint = performance.getEntriesByName('first-contentful-paint')[0];
                 return {dom: n.domContentLoadedEventEnd / 1000, load: n.loadEventEnd / 1000,
-                        screen: performance.now() / 1000}; }"""
+                        paint: paint ? paint.startTime / 1000 : -1}; }"""
             )
+            figures["screen"] = screen_ms / 1000
             start = time.perf_counter()
             await page.locator('.toc a[href="#gallery"]').click()
             gallery = time.perf_counter() - start + await until_screen_loaded(page)
@@ -143,6 +152,7 @@ async def open_in_chromium(url: str, chromium: str) -> dict[str, float]:
         finally:
             await browser.close()
     return {
+        "first_paint_s": round(figures["paint"], 2),
         "open_dom_s": round(figures["dom"], 2),
         "open_load_s": round(figures["load"], 2),
         "open_screen_s": round(figures["screen"], 2),
@@ -170,7 +180,9 @@ def main() -> None:
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-report-"))
     try:
         start = time.perf_counter()
-        journal = build_batch(root, args.jobs, args.side)
+        journal = root / "out" / "inpaint-journal.jsonl"
+        if not journal.exists():  # --keep DIR of an earlier run: measure the same batch again
+            journal = build_batch(root, args.jobs, args.side)
         result: dict[str, Any] = {
             "jobs": args.jobs, "side": args.side, "cpus": os.cpu_count(),
             "build_s": round(time.perf_counter() - start, 2),
