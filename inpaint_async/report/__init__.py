@@ -83,8 +83,8 @@ def write_report(
         workers: Threads making thumbnails (default: the CPU count, at most 8).
 
     Raises:
-        ConfigurationError: the journal does not exist, Pillow is missing, or a size is out
-            of range.
+        ConfigurationError: the journal does not exist or cannot be read, the page cannot be
+            written, Pillow is missing, or a size is out of range.
     """
     source = Path(journal)
     if not source.is_file():
@@ -94,17 +94,39 @@ def write_report(
     if page_size < 1:
         raise ConfigurationError("page_size must be at least 1")
     try:
-        from ._thumbs import make_thumbnails, prune_thumbnails
+        import PIL  # noqa: F401
     except ImportError as exc:  # pragma: no cover - the cli extra brings Pillow
         raise ConfigurationError(
             "the report makes thumbnails with Pillow: pip install 'inpaint-async[cli]'"
         ) from exc
     target = Path(output) if output is not None else source.parent / "report.html"
+    try:
+        data = read_report_data(source)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the journal {source}: {exc}") from exc
+    try:
+        return _write(data, source, target, summary, title, rerun_command, thumb_size,
+                      page_size, workers)  # fmt: skip
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write the report {target}: {exc}") from exc
+
+
+def _write(
+    data: ReportData,
+    source: Path,
+    target: Path,
+    summary: Any,
+    title: str | None,
+    rerun_command: Sequence[str] | None,
+    thumb_size: int,
+    page_size: int,
+    workers: int | None,
+) -> Path:
+    from ._thumbs import make_thumbnails, prune_thumbnails
+
     target.parent.mkdir(parents=True, exist_ok=True)
     base = target.parent
     files = base / f"{target.stem}_files"
-
-    data = read_report_data(source)
     if summary is not None:
         data.run = RunInfo.from_summary(summary)
     # Relative paths in the journal are relative to the batch's working directory: try here,

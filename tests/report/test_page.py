@@ -371,3 +371,13 @@ def test_durations_read_naturally() -> None:
     assert [fmt_duration(s) for s in (0.5, 42, 185, 7440)] == [
         "0.50 s", "42 s", "3 min 5 s", "2 h 4 min",
     ]  # fmt: skip
+
+
+def test_an_unwritable_target_is_a_typed_error(tmp_path: Path) -> None:
+    """A report under a path that cannot be a folder: ConfigurationError, naming the path."""
+    journal = tmp_path / "j.jsonl"
+    journal.write_text("")
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(ConfigurationError, match="cannot write the report"):
+        write_report(journal, blocker / "report.html")
