@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="on resume, re-run jobs whose outcome is unknown (they may have been charged)",
     )
     batch.add_argument("--job-timeout", type=float, default=900.0, help="seconds per job")
+    batch.add_argument(
+        "--allow-outside-paths",
+        action="store_true",
+        help="let a manifest read inputs outside its folder and write outputs outside --out",
+    )
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_edit_params(batch)
 
@@ -216,7 +221,15 @@ def _load_jobs(args: argparse.Namespace) -> list[EditJob]:
             raise ValidationError("a folder batch needs --prompt", param="prompt")
         return list(folder_jobs(source, prompt=args.prompt, out_dir=args.out, params=params))
     if source.is_file():
-        return list(manifest_jobs(source, prompt=args.prompt, out_dir=args.out, params=params))
+        return list(
+            manifest_jobs(
+                source,
+                prompt=args.prompt,
+                out_dir=args.out,
+                params=params,
+                allow_outside_paths=args.allow_outside_paths,
+            )
+        )
     raise ValidationError(f"{source}: no such folder or manifest", param="source")
 
 
@@ -258,6 +271,8 @@ async def _batch(
             rerun_unknown=args.rerun_unknown,
             job_timeout=args.job_timeout,
         )
+    except ValidationError:
+        raise
     except ValueError as exc:
         raise ValidationError(str(exc), param="concurrency") from None
     summary = await run_with_progress(runner, out, total=len(jobs), quiet=args.quiet)
@@ -361,9 +376,17 @@ async def _balance(client: InpaintClient, out: Console) -> int:
         return EXIT_OK
     import json
 
+    from .._exceptions import UnexpectedResponseError
+
     raw = await client.request("GET", "/billing/balance")
-    data = json.loads(raw.content)
-    usd = (data.get("balances") or {}).get("usd")
+    try:
+        data = json.loads(raw.content)
+        usd = (data.get("balances") or {}).get("usd")
+    except (ValueError, RecursionError, AttributeError):
+        raise UnexpectedResponseError(
+            "GET /billing/balance did not return the expected JSON",
+            request_id=raw.headers.get("cf-ray"),
+        ) from None
     out.print(f"API key balance: ${usd}")
     return EXIT_OK
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -47,7 +48,11 @@ _MIXED = (
 
 
 def resolve_output(output: str | os.PathLike[str] | None) -> Path | None:
-    """Check an ``output=`` path locally: its folder must exist and it must not be a folder."""
+    """Check an ``output=`` path before anything is sent (and paid for).
+
+    Its folder must exist, it must not be a folder, and a file must be creatable in that folder
+    (a read-only folder or file system is found now, not after a paid answer).
+    """
     if output is None:
         return None
     path = Path(output)
@@ -55,6 +60,15 @@ def resolve_output(output: str | os.PathLike[str] | None) -> Path | None:
         raise ValidationError(f"output: {path} is a directory; give a file path", param="output")
     if not path.parent.is_dir():
         raise ValidationError(f"output: the folder {path.parent} does not exist", param="output")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ValidationError(
+            f"output: cannot write in {path.parent} ({reason}); nothing was sent", param="output"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
     return path
 
 
