@@ -13,10 +13,12 @@ from ._exceptions import (
     ConfigurationError,
     ConflictError,
     ContentPolicyError,
+    EventLoopMismatchError,
     GatewayTimeoutError,
     GoneError,
     InpaintError,
     InsufficientBalanceError,
+    LedgerError,
     NotFoundError,
     OutcomeUnknownError,
     OutputWriteError,
@@ -28,6 +30,7 @@ from ._exceptions import (
     ServerError,
     SettlementFailedError,
     SettlementPendingError,
+    SpendCapError,
     TopUpError,
     TopUpLimitError,
     UnexpectedResponseError,
@@ -54,6 +57,7 @@ from .x402 import PaymentRailError, TopUpResult, WalletBalance
 from .x402.topup import TopUpPolicy
 
 if _TYPE_CHECKING:
+    from ._sync import SyncInpaintClient
     from .batch import BatchRunner, BatchSummary, EditJob, JobOutcome
 
 __all__ = [
@@ -73,6 +77,7 @@ __all__ = [
     "ContentPolicyError",
     "EditJob",
     "EditResult",
+    "EventLoopMismatchError",
     "GatewayTimeoutError",
     "GoneError",
     "ImageResult",
@@ -80,6 +85,7 @@ __all__ = [
     "InpaintError",
     "InsufficientBalanceError",
     "JobOutcome",
+    "LedgerError",
     "Model",
     "ModelCatalogue",
     "ModelDeprecation",
@@ -98,6 +104,8 @@ __all__ = [
     "ServerError",
     "SettlementFailedError",
     "SettlementPendingError",
+    "SpendCapError",
+    "SyncInpaintClient",
     "TopUpError",
     "TopUpLimitError",
     "TopUpPolicy",
@@ -115,6 +123,7 @@ __all__ = [
 
 # The batch runner loads on first use: most programs never need it, and it is not free to import.
 _LAZY = dict.fromkeys(("BatchRunner", "BatchSummary", "EditJob", "JobOutcome"), ".batch")
+_LAZY["SyncInpaintClient"] = "._sync"
 
 
 def __getattr__(name: str) -> object:

@@ -714,7 +714,8 @@ def test_cli_bad_job_timeout_and_base_url_exit_cleanly(
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "a.png").write_bytes(IMAGE)
     batch = ["batch", str(tmp_path / "src"), "--prompt", "p", "--out", str(tmp_path / "out")]
-    assert cli_main([*batch, "--job-timeout", "nan", "--quiet"]) == 2
+    local = ["--base-url", "http://127.0.0.1:9/api/v1"]  # nothing may leave loopback
+    assert cli_main([*local, *batch, "--job-timeout", "nan", "--quiet"]) == 2
     assert cli_main(["--base-url", "http://[::1", *batch, "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "job_timeout" in err and "base_url" in err
