@@ -58,6 +58,7 @@ from inpaint_async.batch import (
 )
 from inpaint_async.batch._runner import _prepare_output
 from inpaint_async.cli import main as cli_main
+from inpaint_async.testing._catalogue import build_catalogue
 
 KEY = "VENICE_INFERENCE_KEY_hardening" + "ab" * 12
 FAST = RetryPolicy(initial_wait=0.01, max_wait=0.02, max_attempts=2)
@@ -100,8 +101,14 @@ async def server(serve_app: Callable[[web.Application], Awaitable[str]]) -> Serv
         assert box.answer is not None
         return await box.answer(request)
 
+    catalogue = [m for m in build_catalogue() if m.get("type") == "inpaint"]
+
+    async def models(request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "type": "inpaint", "data": catalogue})
+
     app = web.Application(client_max_size=1 << 26)
     app.router.add_post("/api/v1/image/edit", edit)
+    app.router.add_get("/api/v1/models", models)
     box.base_url = await serve_app(app) + "/api/v1"
     return box
 
@@ -209,6 +216,24 @@ async def test_empty_200_with_output_then_resume_pays_once(server: Server, tmp_p
     assert server.requests == 1, "the resume sent the paid job again"
     last = next(iter(read_journal(journal).values()))
     assert last.state == "unknown" and "empty" in last.record["reason"]
+
+
+async def test_cli_empty_200_then_resume_pays_once(server: Server, tmp_path: Path) -> None:
+    """``inpaint-async batch`` meets an empty 200 (exit 7, unknown); ``--resume`` sends nothing."""
+    from tests.cli.conftest import clean_env, run_cli
+
+    server.answer = reply(b"")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.png").write_bytes(IMAGE)
+    env = clean_env(VENICE_API_KEY=KEY)
+    args = ["--base-url", server.base_url, "batch", str(src), "--prompt", "p",
+            "--out", str(tmp_path / "out"), "--quiet"]  # fmt: skip
+    first = await run_cli(*args, env=env)
+    second = await run_cli(*args, "--resume", env=env)
+    assert (first.code, second.code) == (7, 7), (first.err, second.err)
+    assert server.requests == 1, "the resume paid for the empty answer again"
+    assert not (tmp_path / "out" / "a.png").exists()
 
 
 # --- 2. a paid image is never lost to a local write failure ----------------------------------------
