@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from .._exceptions import ConfigurationError, InpaintError, ValidationError
+from .._exceptions import ConfigurationError, InpaintError, OutputWriteError, ValidationError
 from .._version import __version__
 from ._errors import (
     EXIT_BUDGET,
@@ -259,9 +260,12 @@ async def _edit(client: InpaintClient, args: argparse.Namespace, output: Output)
     path = Path(args.output)
     params = format_for_output(path, _edit_params(args))
     await check_models(client, {params["model"]} if "model" in params else set())
-    result = await client.images.edit(
-        args.image, args.prompt, output=path, timeout=args.timeout, **params
-    )
+    try:
+        result = await client.images.edit(
+            args.image, args.prompt, output=path, timeout=args.timeout, **params
+        )
+    except OutputWriteError as exc:
+        raise _keep_paid_image(exc) from None
     balance = result.balance_remaining or result.balance_usd
     if output.json:
         output.emit(
@@ -281,6 +285,28 @@ async def _edit(client: InpaintClient, args: argparse.Namespace, output: Output)
     if balance is not None:
         output.say(f"balance: ${safe(balance)}")
     return EXIT_OK
+
+
+def _keep_paid_image(exc: OutputWriteError) -> OutputWriteError:
+    """A paid image held only in memory would die with this process: save it to the temp dir."""
+    if exc.data is None or exc.saved_to is not None:
+        return exc
+    import tempfile
+
+    suffix = exc.output.suffix or ".png"
+    try:
+        fd, name = tempfile.mkstemp(prefix="inpaint-paid-", suffix=suffix)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(exc.data)
+    except OSError:
+        return exc
+    return OutputWriteError(
+        exc.message,
+        request_id=exc.request_id,
+        output=exc.output,
+        saved_to=Path(name),
+        content_type=exc.content_type,
+    )
 
 
 def _load_jobs(args: argparse.Namespace) -> list[EditJob]:

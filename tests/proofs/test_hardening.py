@@ -317,6 +317,20 @@ async def test_a_failed_rename_says_where_the_paid_image_is(server: Server, tmp_
     assert str(saved) in str(info.value)
 
 
+def test_the_cli_keeps_an_in_memory_paid_image_on_disk() -> None:
+    """``inpaint-async edit`` exits after the error: bytes held on it are saved to the temp dir."""
+    from inpaint_async.cli._app import _keep_paid_image
+
+    err = OutputWriteError("disk full", request_id="r1", output=Path("o.jpg"), data=OUTPUT)
+    kept = _keep_paid_image(err)
+    assert kept.saved_to is not None and kept.saved_to.suffix == ".jpg"
+    try:
+        assert kept.saved_to.read_bytes() == OUTPUT
+        assert str(kept.saved_to) in str(kept) and kept.request_id == "r1"
+    finally:
+        kept.saved_to.unlink()
+
+
 # --- 3. glob metacharacters in the batch's temp-file cleanup ----------------------------------------
 
 
