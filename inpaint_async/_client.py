@@ -171,7 +171,8 @@ class InpaintClient:
             the slow models, so the default is 300 s.
         attempt_timeout: Seconds for the whole of one attempt (connect, upload, download), so a
             server trickling bytes cannot hold a call for ever; default 900 s. An attempt cut
-            off by it after sending raises ``OutcomeUnknownError``.
+            off by it after sending raises ``OutcomeUnknownError``. Never shorter than a longer
+            read timeout.
         max_image_bytes: The largest image answer read (default 128 MiB); a larger one raises
             ``ResponseTooLargeError`` without being read.
         max_json_bytes: The largest other success body read, decompressed (default 16 MiB).
@@ -476,6 +477,13 @@ class InpaintClient:
         timeouts = self.timeouts
         if options.timeout is not None:
             timeouts = Timeouts(timeouts.connect, options.timeout, timeouts.total)
+        if (
+            timeouts.total is not None
+            and timeouts.read is not None
+            and timeouts.read > timeouts.total
+        ):
+            # A read timeout asked for explicitly is never cut short by the attempt deadline.
+            timeouts = Timeouts(timeouts.connect, timeouts.read, timeouts.read)
         authenticate = options.authenticate
         gate = self._limiter if authenticate and self._limiter is not None else nullcontext()
         async with gate:

@@ -46,7 +46,12 @@ from inpaint_async import (
     ValidationError,
     WalletAuth,
 )
-from inpaint_async._exceptions import APIStatusError, BadRequestError, make_status_error
+from inpaint_async._exceptions import (
+    APIStatusError,
+    BadRequestError,
+    SpendCapError,
+    make_status_error,
+)
 from inpaint_async.batch import (
     AdaptiveLimiter,
     BatchRunner,
@@ -900,6 +905,13 @@ async def test_raised_status_errors_round_trip_through_pickle() -> None:
             reset_at=datetime(2026, 1, 1, tzinfo=UTC),
         ),
         SettlementPendingError("pending", amount_usd=Decimal("5"), valid_before=1_900_000_000),
+        SpendCapError(
+            "cap",
+            cap_name="max_total_usd",
+            cap_usd=Decimal(5),
+            spent_usd=Decimal(4),
+            requested_usd=Decimal(2),
+        ),
         OutputWriteError("disk full", request_id="r", output=Path("o.png"), data=b"img"),
         OutcomeUnknownError("lost", request_id="r"),
         ValidationError("bad", param="image"),
