@@ -171,8 +171,8 @@ class InpaintClient:
             the slow models, so the default is 300 s.
         attempt_timeout: Seconds for the whole of one attempt (connect, upload, download), so a
             server trickling bytes cannot hold a call for ever; default 900 s. An attempt cut
-            off by it after sending raises ``OutcomeUnknownError``. Never shorter than a longer
-            read timeout.
+            off by it after sending raises ``OutcomeUnknownError``. The default never cuts a
+            longer ``read_timeout``, nor does any deadline cut a longer per-call ``timeout=``.
         max_image_bytes: The largest image answer read (default 128 MiB); a larger one raises
             ``ResponseTooLargeError`` without being read.
         max_json_bytes: The largest other success body read, decompressed (default 16 MiB).
@@ -219,10 +219,12 @@ class InpaintClient:
         bind = getattr(self._auth, "bind_base_url", None)
         if callable(bind):
             bind(self.base_url)
+        read = _check_seconds("read_timeout", read_timeout)
+        total = _check_seconds("attempt_timeout", attempt_timeout)
+        if attempt_timeout == DEFAULT_ATTEMPT_TIMEOUT and read is not None and total is not None:
+            total = max(total, read)  # the default deadline never cuts a longer read timeout
         self.timeouts = Timeouts(
-            connect=_check_seconds("connect_timeout", connect_timeout),
-            read=_check_seconds("read_timeout", read_timeout),
-            total=_check_seconds("attempt_timeout", attempt_timeout),
+            connect=_check_seconds("connect_timeout", connect_timeout), read=read, total=total
         )
         self.limits = BodyLimits(
             image=_check_limit("max_image_bytes", max_image_bytes),
@@ -476,14 +478,11 @@ class InpaintClient:
         headers.update(options.headers)
         timeouts = self.timeouts
         if options.timeout is not None:
-            timeouts = Timeouts(timeouts.connect, options.timeout, timeouts.total)
-        if (
-            timeouts.total is not None
-            and timeouts.read is not None
-            and timeouts.read > timeouts.total
-        ):
-            # A read timeout asked for explicitly is never cut short by the attempt deadline.
-            timeouts = Timeouts(timeouts.connect, timeouts.read, timeouts.read)
+            # A longer read timeout asked for on this call is not cut short by the deadline.
+            total = timeouts.total
+            if total is not None and options.timeout > total:
+                total = options.timeout
+            timeouts = Timeouts(timeouts.connect, options.timeout, total)
         authenticate = options.authenticate
         gate = self._limiter if authenticate and self._limiter is not None else nullcontext()
         async with gate:

@@ -575,6 +575,24 @@ async def test_a_trickling_server_meets_the_attempt_deadline(server: Server) -> 
     assert time.monotonic() - started < 10
 
 
+async def test_a_longer_read_timeout_stretches_the_deadline(server: Server) -> None:
+    """timeout=30 on a call with attempt_timeout=10: that attempt may take 30 s; others 10."""
+    server.answer = reply(OUTPUT)
+    seen: list[Any] = []
+    async with client(server, attempt_timeout=10) as c:
+        send = c._transport.send
+
+        async def spy(*args: Any, **kwargs: Any) -> Any:
+            seen.append(kwargs["timeouts"])
+            return await send(*args, **kwargs)
+
+        c._transport.send = spy  # type: ignore[method-assign]
+        await c.images.edit(IMAGE, "p", timeout=30)
+        await c.images.edit(IMAGE, "p")
+    assert [(t.read, t.total) for t in seen] == [(30, 30), (300, 10)]
+    assert InpaintClient(auth=KEY, read_timeout=1200).timeouts.total == 1200
+
+
 def test_the_attempt_deadline_is_on_by_default() -> None:
     """A generous but finite default (edits take up to about 170 s)."""
     c = InpaintClient(auth=KEY)
