@@ -422,68 +422,87 @@ async def _stream_to_temp(
 ) -> RawResponse:
     """Stream the body to a temp file next to ``output`` and fsync it; never rename it.
 
-    A local write failure (disk full, read-only folder) does not lose the paid image: the rest
-    of the body is read into memory (with what was already written read back), and the response
-    carries ``write_error`` for :mod:`._response` to raise ``OutputWriteError`` with the bytes.
+    A local write failure (disk full, read-only folder) does not lose the paid image: what was
+    written is read back, the rest of the body is read into memory, and the response carries
+    ``write_error`` for :mod:`._response` to raise ``OutputWriteError`` with the bytes. Only
+    errors of the disk operations count as write failures; a network error mid-body stays one.
     """
     loop = asyncio.get_running_loop()
     head = bytearray()
     size = 0
     written = 0
-    unwritten = memoryview(b"")
     fd: int | None = None
     tmp: Path | None = None
+    disk_error: OSError | None = None
+    spill: bytearray | None = None  # the body in memory once the disk failed (None: lost)
     try:
         try:
             fd, tmp_name = tempfile.mkstemp(
                 prefix=f".{output.name}.", suffix=".part", dir=output.parent
             )
             tmp = Path(tmp_name)
-            async for chunk in resp.content.iter_chunked(_CHUNK):
-                size += len(chunk)
-                if size > cap:
-                    raise _too_large(url, cap, request_id)
-                if len(head) < _HEAD_BYTES:
-                    head += chunk[: _HEAD_BYTES - len(head)]
-                unwritten = memoryview(chunk)
-                while unwritten:
-                    n = os.write(fd, unwritten)
-                    written += n
-                    unwritten = unwritten[n:]
-            await loop.run_in_executor(None, os.fsync, fd)
-            os.close(fd)
-            fd = None
         except OSError as exc:
-            kept = _read_back(fd, written)
-            data = bytearray(kept or b"")
-            data += unwritten
-            async for chunk in resp.content.iter_chunked(_CHUNK):
-                size += len(chunk)
-                if size > cap:
-                    raise _too_large(url, cap, request_id) from None
-                if len(head) < _HEAD_BYTES:
-                    head += chunk[: _HEAD_BYTES - len(head)]
-                data += chunk
-            _discard(fd, tmp)
-            fd = tmp = None
-            return RawResponse(
-                resp.status, resp.headers, content=bytes(data) if kept is not None else b"",
-                output=output, head=bytes(head), size=size, write_error=exc,
-            )  # fmt: skip
+            disk_error, spill = exc, bytearray()
+        async for chunk in resp.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > cap:
+                raise _too_large(url, cap, request_id)
+            if len(head) < _HEAD_BYTES:
+                head += chunk[: _HEAD_BYTES - len(head)]
+            if disk_error is not None:
+                if spill is not None:
+                    spill += chunk
+                continue
+            assert fd is not None
+            view = memoryview(chunk)
+            try:
+                while view:
+                    n = os.write(fd, view)
+                    written += n
+                    view = view[n:]
+            except OSError as exc:
+                disk_error = exc
+                kept = _read_back(fd, tmp, written)
+                spill = None if kept is None else bytearray(kept) + view
+        if disk_error is None:
+            assert fd is not None
+            try:
+                await loop.run_in_executor(None, os.fsync, fd)
+            except OSError as exc:
+                disk_error = exc
+            closing, fd = fd, None
+            try:
+                os.close(closing)  # closed even when it fails (Linux): never closed twice
+            except OSError as exc:
+                disk_error = disk_error or exc
+            if disk_error is not None:
+                kept = _read_back(None, tmp, written)
+                spill = None if kept is None else bytearray(kept)
     except BaseException:
         _discard(fd, tmp)
         raise
+    if disk_error is not None:
+        _discard(fd, tmp)
+        return RawResponse(
+            resp.status, resp.headers, content=bytes(spill) if spill is not None else b"",
+            output=output, head=bytes(head), size=size, write_error=disk_error,
+        )  # fmt: skip
     return RawResponse(
         resp.status, resp.headers, path=tmp, output=output, head=bytes(head), size=size
     )
 
 
-def _read_back(fd: int | None, size: int) -> bytes | None:
+def _read_back(fd: int | None, tmp: Path | None, size: int) -> bytes | None:
     """What was written to the temp file so far, or ``None`` when it cannot be read back."""
-    if fd is None:
-        return b"" if size == 0 else None
+    if size == 0:
+        return b""
     try:
-        data = os.pread(fd, size, 0)
+        if fd is not None:
+            data = os.pread(fd, size, 0)
+        elif tmp is not None:
+            data = tmp.read_bytes()[:size]
+        else:
+            return None
     except OSError:
         return None
     return data if len(data) == size else None

@@ -305,6 +305,45 @@ async def test_a_full_disk_after_a_paid_200_keeps_the_image(
     assert server.requests == 1
 
 
+@pytest.mark.parametrize("where", ["fsync", "mkstemp"])
+async def test_a_disk_failure_at_any_step_keeps_the_image(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """fsync failing (EIO), or the folder turning read-only after the pre-check: the same."""
+    import tempfile
+
+    from inpaint_async import _transport
+
+    server.answer = reply(OUTPUT)
+    out = tmp_path / "result.png"
+    async with client(server) as c:
+        if where == "fsync":
+            real_fsync = os.fsync
+
+            def fsync(fd: int) -> None:
+                if os.readlink(f"/proc/self/fd/{fd}").endswith(".part"):
+                    raise OSError(errno.EIO, "Input/output error")
+                real_fsync(fd)
+
+            monkeypatch.setattr(os, "fsync", fsync)
+        else:
+            real_mkstemp = tempfile.mkstemp
+            calls = 0
+
+            def mkstemp(*args: Any, **kwargs: Any) -> Any:
+                nonlocal calls
+                calls += 1
+                if calls > 1:  # the first is the pre-send check
+                    raise OSError(errno.EROFS, "Read-only file system")
+                return real_mkstemp(*args, **kwargs)
+
+            monkeypatch.setattr(_transport.tempfile, "mkstemp", mkstemp)
+        with pytest.raises(OutputWriteError) as info:
+            await c.images.edit(IMAGE, "add a hat", output=out)
+    assert info.value.data == OUTPUT and info.value.request_id == "ray-1"
+    assert not out.exists() and part_files(tmp_path) == []
+
+
 async def test_a_failed_rename_says_where_the_paid_image_is(server: Server, tmp_path: Path) -> None:
     """The destination turned into a folder while the edit ran: the image stays in saved_to."""
     out = tmp_path / "result.png"
