@@ -475,6 +475,38 @@ async def test_resume_refuses_a_file_that_is_not_a_journal(name: str, tmp_path: 
     assert path.read_bytes() == data
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        *NOT_JOURNALS.values(),
+        b'{"v":1,"job":"a","state":"sent"}\nnot a record, and no newline',
+        b"x" * 100,
+    ],
+    ids=[*NOT_JOURNALS, "journal then a short garbage tail", "100 bytes, no newline"],
+)
+def test_opening_a_non_journal_for_append_leaves_it_intact(tmp_path: Path, data: bytes) -> None:
+    """``Journal(path).open()`` (what a run appends through) refuses before cutting anything."""
+    from inpaint_async.batch import Journal
+
+    path = tmp_path / "file"
+    path.write_bytes(data)
+    with pytest.raises(JournalCorruptError):
+        Journal(path).open()
+    assert path.read_bytes() == data
+
+
+def test_a_fifo_journal_is_refused(tmp_path: Path) -> None:
+    """A named pipe as --journal would block the reader: refused by both reader and writer."""
+    from inpaint_async.batch import Journal
+
+    fifo = tmp_path / "journal.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(JournalCorruptError, match="regular file"):
+        read_journal(fifo)
+    with pytest.raises(JournalCorruptError, match="regular file"):
+        Journal(fifo).open()
+
+
 def test_only_one_torn_record_is_ever_cut(tmp_path: Path) -> None:
     """A crash's torn last record is cut on open; a complete record missing its newline is kept."""
     from inpaint_async.batch import Journal
