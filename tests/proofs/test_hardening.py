@@ -664,6 +664,18 @@ async def test_a_longer_read_timeout_stretches_the_deadline(server: Server) -> N
     assert InpaintClient(auth=KEY, read_timeout=1200).timeouts.total == 1200
 
 
+def test_the_sync_client_takes_the_same_limits() -> None:
+    """SyncInpaintClient forwards attempt_timeout and the body limits."""
+    from inpaint_async import SyncInpaintClient
+
+    with SyncInpaintClient(
+        auth=KEY, attempt_timeout=42, max_image_bytes=1000, max_json_bytes=2000
+    ) as c:
+        inner = c.async_client
+        assert inner.timeouts.total == 42
+        assert (inner.limits.image, inner.limits.json) == (1000, 2000)
+
+
 def test_the_attempt_deadline_is_on_by_default() -> None:
     """A generous but finite default (edits take up to about 170 s)."""
     c = InpaintClient(auth=KEY)
