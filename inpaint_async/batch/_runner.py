@@ -176,7 +176,10 @@ def is_run_stopping(exc: BaseException) -> bool:
 
 def retryable_on_resume(exc: BaseException) -> bool:
     """Whether a job that failed with ``exc`` is re-run on resume: the server did no work and
-    the cause may be gone (connection, 429, 5xx, 401, 402, a top-up failure)."""
+    the cause may be gone (connection, 429, 5xx, 401, 402, a top-up failure, an output folder
+    that could not be written before sending)."""
+    if isinstance(exc, ValidationError) and exc.param == "output":
+        return True  # refused locally before sending: nothing was paid, the folder may be fixed
     return isinstance(
         exc,
         APIConnectionError | RateLimitError | ServerError | AuthenticationError

@@ -265,6 +265,38 @@ async def test_an_unwritable_destination_is_refused_before_sending(
     assert server.requests == 0
 
 
+async def test_an_unwritable_batch_output_runs_again_on_resume(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused before sending, so nothing was paid: once the folder is fixed, a resume runs it."""
+    import tempfile
+
+    from inpaint_async.resources import images as images_module
+
+    server.answer = reply(OUTPUT)
+    src = tmp_path / "in.png"
+    src.write_bytes(IMAGE)
+    journal = tmp_path / "j.jsonl"
+    jobs = [EditJob(image=src, prompt="p", output=tmp_path / "out" / "a.png")]
+    real_mkstemp = tempfile.mkstemp
+
+    def read_only(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    async with client(server) as c:
+        monkeypatch.setattr(images_module.tempfile, "mkstemp", read_only)
+        first = await BatchRunner(c, jobs, journal=journal, estimator=lambda j: Decimal(0)).run()
+        sent_by_first = server.requests
+        monkeypatch.setattr(images_module.tempfile, "mkstemp", real_mkstemp)
+        second = await BatchRunner(c, jobs, journal=journal, estimator=lambda j: Decimal(0)).run()
+    assert first.failed == 1 and sent_by_first == 0
+    assert (
+        second.succeeded == 1
+        and server.requests == 1
+        and (tmp_path / "out" / "a.png").read_bytes() == OUTPUT
+    )
+
+
 @pytest.fixture
 def full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
     """Writes to a ``.part`` temp file fail with ENOSPC after the first 300 bytes."""
