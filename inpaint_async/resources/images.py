@@ -193,7 +193,9 @@ class Images:
             safe_mode: Blur adult output (server default ``True``).
             enhance_prompt: Let the server rewrite the prompt first (+$0.04 when applied).
             disable_prompt_optimization_thinking: For models that support it.
-            output: Stream the image to this file (atomically) instead of keeping it in memory.
+            output: Stream the image to this file instead of keeping it in memory. The answer is
+                validated first: only a valid image replaces the file (atomically); a paid image
+                that cannot be written raises :class:`OutputWriteError` carrying it.
             timeout: Read timeout for this call, per attempt (seconds).
             retry: A :class:`RetryPolicy` for this call only.
             extra_headers: Headers sent as given with this call (they override the client's
@@ -206,6 +208,8 @@ class Images:
             ValidationError: A local mistake (file, prompt, parameter); nothing was sent.
             APIStatusError: The server refused (a subclass per status).
             OutcomeUnknownError: Sent, but no answer; the edit may have been charged.
+            UnexpectedResponseError: A 2xx that is not a usable image (likely charged).
+            OutputWriteError: The paid image could not be written to ``output``.
         """
         given: dict[str, Any] = dict(unknown)
         model = _model_alias(model, given)
