@@ -1,4 +1,4 @@
-"""The ``inpaint-async`` commands: edit, batch, models, balance, top-up, emulate, demo."""
+"""The ``inpaint-async`` commands: edit, batch, models, balance, top-up, emulate, demo, report."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from ._errors import (
     exit_code_for,
 )
 from ._output import Output, safe
+from ._report import add_batch_option, add_parser, run_report, write_batch_report
 
 if TYPE_CHECKING:
     from .._client import InpaintClient
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="let a manifest read inputs outside its folder and write outputs outside --out",
     )
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_batch_option(batch)
     _add_edit_params(batch)
 
     models = sub.add_parser("models", help="list the edit models and their prices")
@@ -135,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="inpaint-demo-out", help="output folder")
     demo.add_argument("--jobs", type=int, default=12, help="number of sample images")
     demo.add_argument("--quiet", action="store_true", help="no progress bar; summary only")
+    add_parser(sub)
     add_json_flag(sub)
     return parser
 
@@ -177,6 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(
                 run_demo(output, out_dir=Path(args.out), jobs=args.jobs, quiet=args.quiet)
             )
+        if args.command == "report":
+            return run_report(args, output)
         return asyncio.run(_dispatch(args, output))
     except KeyboardInterrupt:
         output.note("interrupted")
@@ -382,6 +387,7 @@ async def _batch(client: InpaintClient, args: argparse.Namespace, output: Output
     await check_models(client, models)
     summary = await run_with_progress(runner, output, total=len(jobs), quiet=args.quiet)
     print_summary(summary, output, outputs=Path(args.out))
+    write_batch_report(args, summary, journal, output)
     return batch_exit_code(summary)
 
 
