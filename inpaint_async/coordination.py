@@ -177,11 +177,19 @@ class Coordinator(Protocol):
         """The reserved job was not charged: give the reservation back."""
         ...
 
-    async def claim(self, job_id: str, *, owner: str, rerun_unknown: bool = False) -> Claim:
+    async def claim(
+        self,
+        job_id: str,
+        *,
+        owner: str,
+        rerun_unknown: bool = False,
+        fields: Mapping[str, Any] | None = None,
+    ) -> Claim:
         """Decide whether ``job_id`` may be sent; a ``run`` claim is journalled ``sent`` first.
 
         ``owner`` identifies this attempt to claim: the same owner claiming again (a retried
-        call) gets ``run`` again instead of ``skip-unknown``.
+        call) gets ``run`` again instead of ``skip-unknown``. ``fields`` go into the ``sent``
+        record (the output, the prompt: what a report shows).
         """
         ...
 
@@ -482,7 +490,14 @@ class LocalCoordinator:
                 self._journal = Journal(path, fsync=self._fsync).open()
             self._opened = True
 
-    async def claim(self, job_id: str, *, owner: str, rerun_unknown: bool = False) -> Claim:
+    async def claim(
+        self,
+        job_id: str,
+        *,
+        owner: str,
+        rerun_unknown: bool = False,
+        fields: Mapping[str, Any] | None = None,
+    ) -> Claim:
         """See :meth:`Coordinator.claim`."""
         await self._open()
         prior = self._entries.get(job_id)
@@ -502,7 +517,7 @@ class LocalCoordinator:
                 error = prior.record.get("error") or {}
                 return Claim("skip-failed", f"failed before ({error.get('type')}), not retryable")
         # Decided and recorded before the first await: no other claim can interleave.
-        await self._write(job_id, "sent", owner=owner)
+        await self._write(job_id, "sent", **{**(fields or {}), "owner": owner})
         return Claim("run")
 
     async def record(self, job_id: str, state: JobState, **fields: Any) -> None:

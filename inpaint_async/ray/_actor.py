@@ -87,9 +87,17 @@ class _CoordinatorActor:
         await self._run(journal, run_id).release(reservation)
 
     async def claim(
-        self, journal: str | None, run_id: str | None, job_id: str, owner: str, rerun: bool
+        self,
+        journal: str | None,
+        run_id: str | None,
+        job_id: str,
+        owner: str,
+        rerun: bool,
+        fields: dict[str, Any] | None = None,
     ) -> Claim:
-        return await self._run(journal, run_id).claim(job_id, owner=owner, rerun_unknown=rerun)
+        return await self._run(journal, run_id).claim(
+            job_id, owner=owner, rerun_unknown=rerun, fields=fields
+        )
 
     async def record(
         self,
@@ -223,9 +231,16 @@ class RayCoordinator:
     async def release(self, reservation: Reservation) -> None:
         await self._handle.release.remote(self._journal, self._run_id, reservation)
 
-    async def claim(self, job_id: str, *, owner: str, rerun_unknown: bool = False) -> Claim:
+    async def claim(
+        self,
+        job_id: str,
+        *,
+        owner: str,
+        rerun_unknown: bool = False,
+        fields: Mapping[str, Any] | None = None,
+    ) -> Claim:
         claim: Claim = await self._handle.claim.remote(
-            self._journal, self._run_id, job_id, owner, rerun_unknown
+            self._journal, self._run_id, job_id, owner, rerun_unknown, dict(fields or {})
         )
         return claim
 
