@@ -158,3 +158,21 @@ async def test_the_client_hands_its_coordinator_on(make_emulator: Any, tmp_path:
             client.batch([], journal=tmp_path / "j.jsonl")
     with pytest.raises(ConfigurationError, match="Coordinator"):
         InpaintClient(auth=emu.api_key, base_url=emu.base_url, coordinator=object())  # type: ignore[arg-type]
+
+
+async def test_the_sync_client_takes_a_coordinator(emulator: Any, tmp_path: Path) -> None:
+    """SyncInpaintClient passes the coordinator on: its batches claim from the journal."""
+    from inpaint_async import SyncInpaintClient
+
+    coordinator = LocalCoordinator(tmp_path / "run.jsonl")
+
+    def run() -> Any:  # in a thread: the emulator serves on this test's loop meanwhile
+        with SyncInpaintClient(
+            emulator.api_key, base_url=emulator.base_url, coordinator=coordinator
+        ) as client:
+            assert client.async_client.coordinator is coordinator
+            return client.batch(jobs(tmp_path, "s", 2))
+
+    summary = await asyncio.to_thread(run)
+    assert summary.succeeded == 2
+    assert (tmp_path / "run.jsonl").read_text().count('"sent"') == 2
