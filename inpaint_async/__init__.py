@@ -39,6 +39,7 @@ from ._exceptions import (
 from ._retry import RetryPolicy
 from ._version import __version__
 from .auth import Auth, BearerAuth, WalletAuth
+from .spend import TopUpPolicy
 from .types import (
     BackgroundRemoveResult,
     EditResult,
@@ -51,7 +52,6 @@ from .types import (
     UpscaleResult,
 )
 from .x402 import PaymentRailError, TopUpResult, WalletBalance
-from .x402.topup import TopUpPolicy
 
 if _TYPE_CHECKING:
     from .batch import BatchRunner, BatchSummary, EditJob, JobOutcome

@@ -6,7 +6,7 @@ import os
 import time
 import urllib.parse
 import warnings
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping
 from contextlib import nullcontext
 from pathlib import Path
 from types import TracebackType
@@ -62,7 +62,8 @@ if TYPE_CHECKING:
     from .resources.images import Images
     from .resources.models import Models
     from .resources.wallet import Wallet
-    from .x402.topup import TopUpPolicy
+    from .spend._hooks import AttemptTicket, WalletHooks
+    from .spend._policy import TopUpPolicy
 
 __all__ = ["InpaintClient"]
 
@@ -70,8 +71,6 @@ R = TypeVar("R", bound=ImageResult)
 
 _UNSET: Any = object()
 _warned_deprecations: set[str] = set()
-
-PaymentHook = Callable[[PaymentRequiredError, int], Awaitable[bool]]
 
 
 def _resolve_auth(auth: Auth | str | None) -> Auth:
@@ -169,9 +168,8 @@ class InpaintClient:
             "accept": "image/*, application/json",
             **{k.lower(): v for k, v in self.default_headers.items()},
         }
-        self._payment_hook: PaymentHook | None = None
-        # An async context manager held around signing + sending each authenticated attempt.
-        self._limiter: Any = None
+        # A wallet's money hooks (in-flight gate, balance tracking, the policy's top-ups).
+        self._wallet_hooks: WalletHooks | None = None
         self.validate = validate
         self._images: Images | None = None
         self._models: Models | None = None
@@ -197,8 +195,9 @@ class InpaintClient:
         Background wallet work (balance polls, proactive top-ups) is cancelled first.
         """
         if self._is_root:
-            for coordinator in list(self._shared.get("wallet_top_ups", {}).values()):
-                await coordinator.aclose()
+            from .spend._hooks import cancel_background
+
+            await cancel_background(self._transport)
             await self._transport.close()
 
     def with_options(
@@ -319,7 +318,7 @@ class InpaintClient:
 
         policy = self.top_up_policy
         if policy is not None:
-            from .x402.topup import TopUpPolicy
+            from .spend._policy import TopUpPolicy
 
             if not isinstance(policy, TopUpPolicy):
                 raise ConfigurationError("top_up must be a TopUpPolicy")
@@ -327,9 +326,9 @@ class InpaintClient:
             if policy is not None and is_root:
                 raise ConfigurationError("top_up needs a wallet: pass auth=WalletAuth(...)")
             return
-        from .x402.topup import install
+        from .spend._hooks import WalletHooks
 
-        install(self, self._auth, policy)
+        self._wallet_hooks = WalletHooks(self, self._auth, policy, self._transport)
 
     # -- the request pipeline -------------------------------------------------------------------
 
@@ -350,9 +349,18 @@ class InpaintClient:
         extra_headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
         authenticate: bool = True,
+        _internal: bool = False,
     ) -> RawResponse:
-        """Send one API call with retries, fresh auth per attempt and the 402 top-up path."""
+        """Send one API call with retries, fresh auth per attempt and the 402 top-up path.
+
+        ``_internal`` marks a request made by a top-up (or a background balance check): it
+        never waits for a paused wallet and never goes to the 402 hook, so a top-up cannot
+        wait for itself.
+        """
+        from .spend._hooks import AttemptTicket
+
         url = self.url_for(path)
+        ticket = AttemptTicket(internal=_internal)
         policy = retry or self.retry
         is_idempotent = method.upper() in ("GET", "HEAD") if idempotent is None else idempotent
         timeouts = self.timeouts if timeout is None else Timeouts(self.timeouts.connect, timeout)
@@ -370,13 +378,14 @@ class InpaintClient:
                         extra_headers,
                         is_idempotent,
                         authenticate,
+                        ticket,
                     ),
                     idempotent=is_idempotent,
                     describe=f"{method} {path}",
                 )
             except PaymentRequiredError as exc:
-                hook = self._payment_hook
-                if hook is None or not await hook(exc, topped_up):
+                hooks = self._wallet_hooks
+                if hooks is None or not await hooks.payment_required(exc, topped_up, ticket):
                     raise
                 topped_up += 1
 
@@ -391,11 +400,13 @@ class InpaintClient:
         extra_headers: Mapping[str, str] | None,
         idempotent: bool,
         authenticate: bool,
+        ticket: AttemptTicket,
     ) -> RawResponse:
         headers = dict(self._base_headers)
         if extra_headers:
             headers.update({k.lower(): v for k, v in extra_headers.items()})
-        gate = self._limiter if authenticate and self._limiter is not None else nullcontext()
+        hooks = self._wallet_hooks
+        gate = hooks.attempt(ticket) if authenticate and hooks is not None else nullcontext()
         async with gate:
             if authenticate:
                 # Asked once per attempt, just before sending: a wallet signs a fresh nonce.
@@ -412,8 +423,9 @@ class InpaintClient:
                     "<- %s %s status=%d request_id=%s", method, url, raw.status,
                     raw.headers.get(H_CF_RAY),
                 )  # fmt: skip
-            # Still inside the gate: a wallet's observers read which attempt this answer is for.
             self._observe(raw)
+            if hooks is not None:
+                hooks.observe(raw, ticket)
         if not 200 <= raw.status < 300:
             raise self._status_error(raw, idempotent)
         return raw

@@ -24,7 +24,7 @@ from .._exceptions import (
     TopUpError,
     UnexpectedResponseError,
 )
-from ..x402.topup import to_usd
+from ..spend import to_usd
 from ._jobs import EditJob, aiter_jobs, job_id
 from ._journal import Journal, JournalEntry, read_journal
 from ._limiter import AdaptiveLimiter
@@ -477,11 +477,10 @@ class BatchRunner:
         self._set_paused(None)
 
     async def _wait_top_up(self) -> None:
-        coordinators = self._client._shared.get("wallet_top_ups") or {}
-        for coordinator in list(coordinators.values()):
-            if getattr(coordinator, "paused", False):
-                self._set_paused("a wallet top-up is in progress")
-                await self._until_stopped(coordinator.wait_resumed())
+        hooks = self._client._wallet_hooks
+        if hooks is not None and hooks.paused:
+            self._set_paused("a wallet top-up is in progress")
+            await self._until_stopped(hooks.wait_resumed())
         self._set_paused(None)
 
     def _job_ended(self, task: asyncio.Task[None]) -> None:

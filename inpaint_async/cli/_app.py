@@ -371,7 +371,7 @@ async def _balance(client: InpaintClient, out: Console) -> int:
 async def _top_up(
     client: InpaintClient, args: argparse.Namespace, out: Console, err: Console
 ) -> int:
-    from ..x402.topup import to_usd
+    from ..spend import to_usd
 
     amount = to_usd(args.amount)
     if not hasattr(client.auth, "address"):

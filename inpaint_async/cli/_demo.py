@@ -68,8 +68,8 @@ async def run_demo(
     from .._client import InpaintClient
     from ..auth.wallet import WalletAuth
     from ..batch import BatchRunner, EditJob
+    from ..spend import TopUpPolicy
     from ..testing import Emulator
-    from ..x402.topup import TopUpPolicy
     from ._app import print_summary, run_with_progress
 
     say = out.print
