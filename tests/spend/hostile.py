@@ -58,6 +58,10 @@ class HostileServer:
         self.balance_402 = balance_402
         self.payments: list[str] = []
         self.hits: dict[str, int] = {}
+        #: Flip to True to make the server behave: edits answer 200 with an image.
+        self.edit_ok = False
+        #: The body of the edit 402 (a wallet-credit 402; without a balance when changed).
+        self.edit_402: dict[str, Any] = dict(WALLET_402)
         self.image = png_bytes(64)
 
     def app(self) -> web.Application:
@@ -73,11 +77,13 @@ class HostileServer:
     async def edit(self, request: web.Request) -> web.Response:
         self._hit("edit")
         await request.read()
+        if self.edit_ok:
+            return web.Response(body=self.image, content_type="image/png")
         if self.proactive:
             return web.Response(
                 body=self.image, content_type="image/png", headers={"X-Balance-Remaining": "0.05"}
             )
-        return web.json_response(WALLET_402, status=402)
+        return web.json_response(self.edit_402, status=402)
 
     async def balance(self, request: web.Request) -> web.Response:
         self._hit("balance")
@@ -108,6 +114,8 @@ class HostileServer:
             return web.json_response({"error": "unavailable"}, status=503)
         if failure == "404":
             return web.json_response({"error": "not found"}, status=404)
+        if failure == "504":
+            return web.json_response({"error": "SETTLEMENT_TIMEOUT"}, status=504)
         if failure == "302":
             return web.Response(status=302, headers={"Location": "http://127.0.0.1:9/elsewhere"})
         raise AssertionError(failure)
