@@ -13,6 +13,7 @@ from ._exceptions import (
     ConfigurationError,
     ConflictError,
     ContentPolicyError,
+    EventLoopMismatchError,
     GatewayTimeoutError,
     GoneError,
     InpaintError,
@@ -54,6 +55,7 @@ from .types import (
 from .x402 import PaymentRailError, TopUpResult, WalletBalance
 
 if _TYPE_CHECKING:
+    from ._sync import SyncInpaintClient
     from .batch import BatchRunner, BatchSummary, EditJob, JobOutcome
 
 __all__ = [
@@ -73,6 +75,7 @@ __all__ = [
     "ContentPolicyError",
     "EditJob",
     "EditResult",
+    "EventLoopMismatchError",
     "GatewayTimeoutError",
     "GoneError",
     "ImageResult",
@@ -98,6 +101,7 @@ __all__ = [
     "SettlementFailedError",
     "SettlementPendingError",
     "SpendCapError",
+    "SyncInpaintClient",
     "TopUpError",
     "TopUpLimitError",
     "TopUpPolicy",
@@ -115,6 +119,7 @@ __all__ = [
 
 # The batch runner loads on first use: most programs never need it, and it is not free to import.
 _LAZY = dict.fromkeys(("BatchRunner", "BatchSummary", "EditJob", "JobOutcome"), ".batch")
+_LAZY["SyncInpaintClient"] = "._sync"
 
 
 def __getattr__(name: str) -> object:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -12,7 +13,7 @@ from .._constants import MAX_TOP_UP_USD
 from .._exceptions import ValidationError
 from ._records import SpendCaps
 
-__all__ = ["TopUpPolicy", "to_usd"]
+__all__ = ["USD", "TopUpPolicy", "check_payees", "to_usd"]
 
 _MAX_USD = Decimal(MAX_TOP_UP_USD)
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -61,7 +62,12 @@ def check_payees(payees: object, name: str = "allowed_payees") -> frozenset[str]
     return result
 
 
-@dataclass(frozen=True, slots=True)
+USD = Decimal | int | str
+"""A USD amount as callers may give it: exact types only (a ``float`` is accepted at run time
+through its shortest repr, but the type checker steers you to ``Decimal``, ``int`` or ``str``)."""
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class TopUpPolicy:
     """When and how much the client may top a wallet up by itself. Off unless given.
 
@@ -103,19 +109,44 @@ class TopUpPolicy:
 
     amount_usd: Decimal
     max_total_usd: Decimal
-    max_per_day_usd: Decimal | None = None
-    max_edit_spend_per_day_usd: Decimal | None = None
     below_usd: Decimal | None = None
     max_per_top_up_usd: Decimal | None = None
     allowed_payees: frozenset[str] | None = None
     legacy_header: bool = False
-    ledger: str | os.PathLike[str] | None = None
     balance_poll_interval: float = 60.0
     settlement_timeout: float = 120.0
     poll_interval: float = 2.0
     in_progress_backoff: float = 2.0
+    max_per_day_usd: Decimal | None = None
+    max_edit_spend_per_day_usd: Decimal | None = None
+    ledger: str | None = None
     request_timeout: float = 30.0
     wait_timeout: float = 300.0
+
+    def __init__(
+        self,
+        amount_usd: USD,
+        max_total_usd: USD,
+        below_usd: USD | None = None,
+        max_per_top_up_usd: USD | None = None,
+        allowed_payees: Collection[str] | None = None,
+        legacy_header: bool = False,
+        balance_poll_interval: float = 60.0,
+        settlement_timeout: float = 120.0,
+        poll_interval: float = 2.0,
+        in_progress_backoff: float = 2.0,
+        *,
+        max_per_day_usd: USD | None = None,
+        max_edit_spend_per_day_usd: USD | None = None,
+        ledger: str | os.PathLike[str] | None = None,
+        request_timeout: float = 30.0,
+        wait_timeout: float = 300.0,
+    ) -> None:
+        given = dict(locals())
+        del given["self"]
+        for name, value in given.items():
+            object.__setattr__(self, name, value)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         amount = _positive_usd(self.amount_usd, "amount_usd")
@@ -151,9 +182,10 @@ class TopUpPolicy:
         payees = None if self.allowed_payees is None else check_payees(self.allowed_payees)
         ledger: str | None = None
         if self.ledger is not None:
-            if not isinstance(self.ledger, str | os.PathLike) or not os.fspath(self.ledger):
+            given: object = self.ledger
+            if not isinstance(given, str | os.PathLike) or not os.fspath(given):
                 raise ValidationError("ledger must be a file path", param="ledger")
-            ledger = str(Path(os.fspath(self.ledger)).expanduser())
+            ledger = str(Path(os.fspath(given)).expanduser())
         for name in (
             "balance_poll_interval",
             "settlement_timeout",

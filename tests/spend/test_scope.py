@@ -96,16 +96,19 @@ async def test_with_options_cannot_widen_the_cap(make_emulator: Any) -> None:
 async def test_a_stricter_per_day_cap_of_another_client_applies(make_emulator: Any) -> None:
     """max_per_day_usd of one client binds every client of the wallet (rolling 24 h)."""
     emu = await make_emulator()
-    async with InpaintClient(
-        auth=WalletAuth(KEY),
-        base_url=emu.base_url,
-        top_up=policy(max_total_usd=100, max_per_day_usd=10),
-    ) as strict, InpaintClient(
-        auth=WalletAuth(KEY), base_url=emu.base_url, top_up=policy(max_total_usd=100)
-    ) as loose:
+    async with (
+        InpaintClient(
+            auth=WalletAuth(KEY),
+            base_url=emu.base_url,
+            top_up=policy(max_total_usd=100, max_per_day_usd=10),
+        ) as strict,
+        InpaintClient(
+            auth=WalletAuth(KEY), base_url=emu.base_url, top_up=policy(max_total_usd=100)
+        ) as loose,
+    ):
         outcomes = [await drained_edit(emu, loose) for _ in range(4)]
+        emu.fund_wallet(strict.wallet.address, 0)
         with pytest.raises(TopUpLimitError) as info:
-            emu.fund_wallet(strict.wallet.address, 0)
             await strict.images.edit(PNG, "hat")
     assert outcomes == [True, True, False, False]
     assert info.value.cap_name == "max_per_day_usd"
@@ -132,7 +135,9 @@ def test_a_file_ledger_chosen_first_is_used_by_every_client(
     assert first._wallet_hooks.ledger.caps.max_total_usd == Decimal(10)
 
 
-def test_inpaint_ledger_env_selects_the_file(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_inpaint_ledger_env_selects_the_file(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """INPAINT_LEDGER=PATH: the wallet's ledger is that file."""
     monkeypatch.setenv("INPAINT_LEDGER", str(tmp_path / "env.sqlite3"))
     client = InpaintClient(auth=WalletAuth(KEY), top_up=policy())
