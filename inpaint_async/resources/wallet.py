@@ -6,7 +6,7 @@ Thin: reads are one request each; top-ups and every number about money are the s
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Collection
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -113,16 +113,13 @@ class Wallet:
         max_usd: Decimal | int | str | None = None,
         allowed_payees: Collection[str] | None = None,
         legacy_header: bool | None = None,
-        confirm: Callable[[PaymentRequirement], Awaitable[None]] | None = None,
     ) -> TopUpResult:
         """Add ``amount_usd`` of USDC credit on Base to this wallet (``POST /x402/top-up``).
 
         Discovers the payment options, keeps only USDC on Base (and, with pinned payees, only an
         offer paying one of them, wherever the server lists it), checks the amount (the
-        server's minimum, $10,000, ``max_usd``), then calls ``confirm`` with the chosen offer (if
-        given; raise there to stop, nothing is signed), signs an EIP-3009 authorization valid for
-        the server's ``maxTimeoutSeconds``, records it in the wallet's spend ledger and sends
-        it. A ``409 PAYMENT_IN_PROGRESS`` resends the same payment; a 504 or 500 polls the
+        server's minimum, $10,000, ``max_usd``), signs an EIP-3009 authorization valid for the
+        server's ``maxTimeoutSeconds``, records it in the wallet's spend ledger and sends it. A ``409 PAYMENT_IN_PROGRESS`` resends the same payment; a 504 or 500 polls the
         balance. One top-up runs at a time per wallet (per ledger file across processes). A
         manual top-up is recorded in the ledger but does not use the policy's automatic caps.
 
@@ -144,6 +141,32 @@ class Wallet:
         legacy = (
             legacy_header if legacy_header is not None else bool(policy and policy.legacy_header)
         )
-        return await self._hooks.top_up(
-            amount, cap=cap, payees=payees, legacy=legacy, choose=confirm
-        )
+        return await self._hooks.top_up(amount, cap=cap, payees=payees, legacy=legacy)
+
+    async def top_up_offer(
+        self,
+        amount_usd: Decimal | int | str | float,
+        *,
+        allowed_payees: Collection[str] | None = None,
+    ) -> PaymentRequirement:
+        """The offer a top-up of ``amount_usd`` would pay, without signing anything.
+
+        Discovers the server's payment options and applies the checks :meth:`top_up` applies
+        (USDC on Base, the pinned payees wherever they are listed, the amount within the
+        server's range). Show its ``pay_to``, ``network`` and ``asset`` to a person, then pass
+        ``allowed_payees=[offer.pay_to]`` to :meth:`top_up` so that nothing else is paid.
+
+        Raises:
+            PaymentRailError: no offer qualifies.
+        """
+        from ..spend._topup import check_payment_origin, discover
+        from ..x402.payment import select_base_usdc, usd_to_base_units, validate_amount
+
+        amount = to_usd(amount_usd)
+        payees = None if allowed_payees is None else check_payees(allowed_payees)
+        timings = self._hooks.policy
+        check_payment_origin(self._client.base_url)
+        offers = await discover(self._client, timings.request_timeout if timings else 30.0)
+        offer = select_base_usdc(offers, allowed_payees=payees)
+        validate_amount(usd_to_base_units(amount), offer, allowed_payees=payees)
+        return offer

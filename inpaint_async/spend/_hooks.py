@@ -22,11 +22,19 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from weakref import WeakKeyDictionary
 
 from .._constants import ENV_LEDGER, H_BALANCE_REMAINING
-from .._exceptions import InpaintError, PaymentRequiredError, TopUpError, WalletCreditError
+from .._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    ConfigurationError,
+    InpaintError,
+    PaymentRequiredError,
+    TopUpError,
+    WalletCreditError,
+)
 from .._headers import parse_decimal
 from .._logging import logger
 from . import bind_ledger, spender_id
@@ -46,9 +54,11 @@ from ._topup import (
 if TYPE_CHECKING:
     from .._transport import RawResponse
     from ..auth.wallet import WalletAuth
-    from ..x402.models import PaymentRequirement, TopUpResult
+    from ..x402.models import TopUpResult
 
 __all__ = ["AttemptTicket", "WalletHooks", "cancel_background"]
+
+T = TypeVar("T")
 
 # Background balance checks and proactive top-ups, per HTTP transport (a root client and the
 # clients derived from it): the root's close() cancels them.
@@ -230,7 +240,6 @@ class WalletHooks:
         cap: Decimal | None,
         payees: Collection[str] | None,
         legacy: bool,
-        choose: Callable[[PaymentRequirement], Awaitable[None]] | None = None,
     ) -> TopUpResult:
         """A manual top-up: its own flight, after the one in progress (if any)."""
         timings = self._policy or DEFAULT_TIMINGS
@@ -247,9 +256,7 @@ class WalletHooks:
 
         async def perform() -> TopUpResult | None:
             return await guard.fly(
-                lambda lease: execute_top_up(
-                    self._client, self._auth, guard, order, lease, choose=choose
-                ),
+                lambda lease: execute_top_up(self._client, self._auth, guard, order, lease),
                 sent_at=None,
                 wait_timeout=timings.wait_timeout,
                 hold_for=timings.top_up_deadline + 30.0,
@@ -257,6 +264,40 @@ class WalletHooks:
 
         result = await guard.exclusive(perform, timeout=_flight_timeout(timings))
         assert result is not None  # sent_at=None: a flight always tops up or raises
+        return result
+
+    # -- edit spend -----------------------------------------------------------------------------
+
+    @property
+    def edit_cap(self) -> Decimal | None:
+        """The strictest ``max_edit_spend_per_day_usd`` in force for this wallet, if any."""
+        return self.ledger.caps.max_edit_spend_per_day_usd
+
+    async def paid_call(
+        self,
+        price: Callable[[], Awaitable[Decimal]],
+        call: Callable[[], Awaitable[T]],
+        *,
+        label: str = "",
+    ) -> T:
+        """Run one paid call under the daily edit-spend cap: reserve its estimate first
+        (``SpendCapError``, nothing sent, when it does not fit), commit it once sent.
+
+        A call that was refused, or never left, gives the room back; any other end (success,
+        an unknown outcome, a cancellation in flight) counts the estimate as spent.
+        """
+        ledger = self.ledger
+        estimate = await price()
+        hold = await ledger.reserve_edit(estimate, label=label)
+        try:
+            result = await call()
+        except (APIStatusError, APIConnectionError, ConfigurationError):
+            await ledger.release_edit(hold)  # refused, or never sent: not charged
+            raise
+        except BaseException:
+            await asyncio.shield(ledger.commit_edit(hold, estimate))  # may have been charged
+            raise
+        await ledger.commit_edit(hold, estimate)
         return result
 
     async def wait_idle(self) -> None:

@@ -374,13 +374,8 @@ async def execute_top_up(
     guard: SpendGuard,
     order: TopUpOrder,
     lease: TopUpLease | None,
-    *,
-    choose: Callable[[PaymentRequirement], Awaitable[None]] | None = None,
 ) -> TopUpResult:
     """One top-up, start to end, within ``order.timings.top_up_deadline``.
-
-    ``choose`` (the CLI's confirmation) sees the chosen offer after discovery and before
-    signing; raising there signs nothing.
 
     Raises:
         TopUpLimitError, SettlementPendingError: the ledger refuses; nothing is signed.
@@ -393,7 +388,7 @@ async def execute_top_up(
     signed: list[SignedPayment] = []
     try:
         async with asyncio.timeout(timings.top_up_deadline):
-            return await _top_up(client, signer, guard, order, lease, choose, signed)
+            return await _top_up(client, signer, guard, order, lease, signed)
     except TimeoutError:
         if signed:
             payment = signed[0]
@@ -420,7 +415,6 @@ async def _top_up(
     guard: SpendGuard,
     order: TopUpOrder,
     lease: TopUpLease | None,
-    choose: Callable[[PaymentRequirement], Awaitable[None]] | None,
     signed: list[SignedPayment],
 ) -> TopUpResult:
     ledger = guard.ledger
@@ -432,8 +426,6 @@ async def _top_up(
     value = validate_amount(
         usd_to_base_units(order.amount), requirement, cap_usd=order.cap, allowed_payees=order.payees
     )
-    if choose is not None:
-        await choose(requirement)
     baseline = guard.last_known_balance
     if baseline is None:
         # Known before paying, so an unclear settlement can be checked against it.
