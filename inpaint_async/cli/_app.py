@@ -1,4 +1,4 @@
-"""The ``inpaint-async`` commands: edit, batch, models, balance, top-up, emulate, demo."""
+"""The ``inpaint-async`` commands: edit, batch, models, balance, top-up, emulate, demo, report."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from ._errors import (
     exit_code_for,
 )
 from ._output import Output, safe
+from ._report import add_batch_option, add_parser, run_report, write_batch_report
 from ._spend import add_top_up_command, add_top_up_flags, prepare_client, top_up_command
 
 if TYPE_CHECKING:
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("--job-timeout", type=float, default=900.0, help="seconds per job")
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_batch_option(batch)
     _add_edit_params(batch)
     add_top_up_flags(batch)
 
@@ -129,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="inpaint-demo-out", help="output folder")
     demo.add_argument("--jobs", type=int, default=12, help="number of sample images")
     demo.add_argument("--quiet", action="store_true", help="no progress bar; summary only")
+    add_parser(sub)
     add_json_flag(sub)
     return parser
 
@@ -171,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(
                 run_demo(output, out_dir=Path(args.out), jobs=args.jobs, quiet=args.quiet)
             )
+        if args.command == "report":
+            return run_report(args, output)
         return asyncio.run(_dispatch(args, output))
     except KeyboardInterrupt:
         output.note("interrupted")
@@ -340,6 +345,7 @@ async def _batch(client: InpaintClient, args: argparse.Namespace, output: Output
         raise ValidationError(str(exc), param="concurrency") from None
     summary = await run_with_progress(runner, output, total=len(jobs), quiet=args.quiet)
     print_summary(summary, output, outputs=Path(args.out))
+    write_batch_report(args, summary, journal, output)
     return batch_exit_code(summary)
 
 
