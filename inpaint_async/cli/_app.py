@@ -100,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--out", required=True, help="folder for the outputs")
     batch.add_argument("--concurrency", default="auto", help="'auto' (default) or a number")
     batch.add_argument("--budget-usd", help="stop launching jobs at this estimated spend")
+    batch.add_argument(
+        "--allow-unpriced",
+        action="store_true",
+        help="with --budget-usd, run jobs whose catalogue price is missing, zero, negative or "
+        "absurdly small (counted at $0) instead of refusing them",
+    )
     batch.add_argument("--journal", help="JSONL journal (default: OUT/inpaint-journal.jsonl)")
     batch.add_argument("--resume", action="store_true", help="continue from an existing journal")
     batch.add_argument(
@@ -340,6 +346,7 @@ async def _batch(client: InpaintClient, args: argparse.Namespace, output: Output
             journal=journal,
             rerun_unknown=args.rerun_unknown,
             job_timeout=args.job_timeout,
+            allow_unpriced=args.allow_unpriced,
         )
     except ValueError as exc:
         raise ValidationError(str(exc), param="concurrency") from None
