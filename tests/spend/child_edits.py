@@ -1,8 +1,10 @@
 """A child process of the cross-process proofs: N concurrent edits with a top-up policy on a
 shared ledger file. Prints one JSON line: successes and error class names.
 
-Usage: python child_edits.py BASE_URL LEDGER EDITS AMOUNT_USD MAX_TOTAL_USD
-(the throwaway test key comes in the environment variable SPEND_PROOF_KEY).
+Usage: python child_edits.py BASE_URL LEDGER EDITS AMOUNT_USD MAX_TOTAL_USD [BARRIER_DIR]
+(the throwaway test key comes in the environment variable SPEND_PROOF_KEY). With BARRIER_DIR the
+child announces itself there once its client is built and sends nothing until a file ``go``
+appears: the processes then meet the 402 together.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import os
 import sys
 from collections import Counter
+from pathlib import Path
 
 
 async def main() -> None:
@@ -21,6 +24,7 @@ async def main() -> None:
     from inpaint_async import InpaintClient, RetryPolicy, TopUpPolicy, WalletAuth
 
     base, ledger, edits, amount, total = sys.argv[1:6]
+    barrier = Path(sys.argv[6]) if len(sys.argv) > 6 else None
     buf = io.BytesIO()
     Image.new("RGB", (256, 256), (0, 90, 40)).save(buf, format="PNG")
     png = buf.getvalue()
@@ -40,6 +44,10 @@ async def main() -> None:
         retry=RetryPolicy(initial_wait=0.01, max_wait=0.05),
         top_up=policy,
     ) as client:
+        if barrier is not None:
+            (barrier / f"ready-{os.getpid()}").touch()
+            while not (barrier / "go").exists():
+                await asyncio.sleep(0.01)
         results = await asyncio.gather(
             *(client.images.edit(png, f"hat {i}") for i in range(int(edits))),
             return_exceptions=True,
