@@ -9,14 +9,23 @@ Public entry points:
 
 * :func:`spender_id` (auth → id), :func:`open_ledger` (id, optional path → ledger),
   :func:`default_ledger_path` (the state-directory file of the CLI and long-running servers),
+  :func:`bind_ledger` (the one ledger the clients of a spender use in this process: a file chosen
+  first is joined by every client without a path; a second ledger with state is refused),
   :func:`forget_ledgers` (drop this process's ledgers: a fresh start for tests).
 * Edit spend: :meth:`SpendLedger.reserve_edit` / :meth:`~SpendLedger.commit_edit` /
   :meth:`~SpendLedger.release_edit`, checked against ``max_edit_spend_per_day_usd``.
-* Top-ups: :meth:`SpendLedger.record_authorization` (before a payment leaves; the cap check),
+* Top-ups: :class:`TopUpPolicy` (what a client may do by itself);
+  :meth:`SpendLedger.record_authorization` (before a payment leaves; the cap check, atomic with
+  the write), :meth:`~SpendLedger.check_authorization` (the same check, earlier, writing nothing),
   :meth:`~SpendLedger.record_outcome`, and the single-flight gate
-  :meth:`~SpendLedger.try_acquire_top_up` / :meth:`~SpendLedger.release_top_up`.
+  :meth:`~SpendLedger.try_acquire_top_up` / :meth:`~SpendLedger.release_top_up` (a lease with a
+  time limit, shared by every process using the file). The procedure that uses them is
+  ``inpaint_async.spend._topup`` (``execute_top_up`` inside ``SpendGuard.fly``); clients reach it
+  through the hooks they install (``inpaint_async.spend._hooks.WalletHooks``), users through
+  ``client.wallet.top_up()`` and a ``TopUpPolicy``. Another coordinator (a cluster one) uses the
+  same ledger methods: take the gate, check, record, send, record the outcome, release.
 * :meth:`SpendLedger.status` → :class:`SpendStatus`; :meth:`SpendLedger.register_caps`
-  (caps only tighten).
+  (caps only tighten: the strictest of the policies in use applies).
 
 Errors: :class:`~inpaint_async.SpendCapError` (a cap would be exceeded; nothing was sent or
 signed; :class:`~inpaint_async.TopUpLimitError` is its top-up form) and
