@@ -104,3 +104,36 @@ async def test_waiting_for_another_process_top_up_has_a_deadline(
             with pytest.raises(TopUpError, match="refused"):
                 await client.images.edit(PNG, "hat")  # this time it signs (and is refused)
     assert len(server.payments) == 1
+
+
+async def test_the_whole_top_up_has_a_deadline(
+    serve_app: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A top-up stuck past its deadline ends typed: before signing, TopUpError (nothing
+    signed); after signing, SettlementPendingError (the signature counts, outcome unknown)."""
+    import inpaint_async.spend._topup as topup
+
+    server = HostileServer("400")
+    base = await serve_app(server.app())
+    fast = policy(request_timeout=0.1, settlement_timeout=0.1)  # deadline: 0.4 s
+    real_discover = topup.discover
+
+    async def stuck(*args: object, **kwargs: object) -> None:
+        await asyncio.sleep(30)
+
+    async with InpaintClient(
+        auth=WalletAuth(KEY), base_url=base + "/api/v1", retry=NO_RETRY, top_up=fast
+    ) as client:
+        async with asyncio.timeout(LIMIT):
+            monkeypatch.setattr(topup, "discover", stuck)
+            with pytest.raises(TopUpError, match="nothing was signed"):
+                await client.images.edit(PNG, "hat")
+            monkeypatch.setattr(topup, "discover", real_discover)
+            monkeypatch.setattr(topup, "_settle", stuck)
+            with pytest.raises(SettlementPendingError, match="did not finish"):
+                await client.images.edit(PNG, "hat")
+            hooks = client._wallet_hooks
+            assert hooks is not None
+            [record] = await hooks.ledger.authorizations()
+    assert record.outcome == "unknown" and record.amount_usd == Decimal(5)
+    assert server.payments == []  # _settle never sent it: still counted, as signed
