@@ -102,8 +102,11 @@ class WalletHooks:
         self.spender = spender_id(auth)
         path = policy.ledger if policy is not None else None
         self._path = path or os.environ.get(ENV_LEDGER) or None
-        # Bound now, so that a conflicting ledger is refused when the client is built.
+        # Bound now, so that a conflicting ledger is refused when the client is built. A file,
+        # once bound, stays the spender's ledger (it holds state); the in-memory default is
+        # looked up at each use, as a file bound later by another client replaces it.
         ledger = bind_ledger(self.spender, self._path)
+        self._fixed: SpendLedger | None = ledger if self._path is not None else None
         if policy is not None:
             ledger.register_caps(policy.caps)
         self._refused_until = -math.inf
@@ -111,7 +114,7 @@ class WalletHooks:
     @property
     def ledger(self) -> SpendLedger:
         """The wallet's ledger in this process."""
-        return bind_ledger(self.spender, self._path)
+        return self._fixed or bind_ledger(self.spender)
 
     @property
     def guard(self) -> SpendGuard:
