@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Collection
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from .._exceptions import ConfigurationError, ValidationError
+from .._exceptions import ConfigurationError, UnexpectedResponseError, ValidationError
 from ..spend._policy import check_payees, to_usd
 from ..spend._topup import parse_data, read_balance
 from ..x402.models import (
@@ -97,7 +97,13 @@ class Wallet:
                 f"/x402/transactions/{self.address}",
                 params={"limit": str(limit), "offset": str(offset)},
             )
-            page = TransactionsPage.model_validate(parse_data(raw))
+            try:
+                page = TransactionsPage.model_validate(parse_data(raw))
+            except ValueError as exc:  # pydantic's ValidationError ("transactions": null ...)
+                raise UnexpectedResponseError(
+                    f"the transactions response did not parse: {exc.__class__.__name__}",
+                    request_id=raw.headers.get("cf-ray"),
+                ) from None
             for transaction in page.transactions:
                 yield transaction
             if page.pagination is None or not page.pagination.has_more or not page.transactions:

@@ -115,7 +115,7 @@ def parse_data(raw: RawResponse) -> Any:
     """The ``data`` member of a ``{"success": true, "data": …}`` body (or the body itself)."""
     try:
         body = json.loads(raw.content)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise UnexpectedResponseError(
             "expected a JSON body from the wallet endpoint", request_id=raw.headers.get("cf-ray")
         ) from None
