@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -70,3 +71,24 @@ async def test_proactive_failures_never_sign_past_the_cap(serve_app: Serve, fail
     assert server.hits["edit"] == 60
     assert server.valid_signed_usd(auth.address) <= Decimal(10)
     assert len(server.payments) == 2
+
+
+async def test_a_409_resend_counts_once(make_emulator: Any) -> None:
+    """PAYMENT_IN_PROGRESS twice, then settled: one authorization sent three times, counted
+    once ($5 of the $10 cap), so a second top-up still fits."""
+    from inpaint_async.testing import FaultPlan
+
+    emu = await make_emulator(
+        faults=FaultPlan(script={"/x402/top-up": [None, "payment_in_progress"]})
+    )
+    auth = WalletAuth(KEY)
+    emu.fund_wallet(auth.address, 0)
+    async with InpaintClient(auth=auth, base_url=emu.base_url, top_up=policy()) as client:
+        await client.images.edit(PNG, "hat")
+        status = await client.wallet.spend_status()
+        emu.fund_wallet(auth.address, 0)
+        await client.images.edit(PNG, "hat again")  # the second $5 fits under $10
+    settle = [r.status for r in emu.requests if r.path.endswith("/x402/top-up")]
+    assert settle.count(409) >= 1
+    assert status.auto_signed_total_usd == Decimal(5)
+    assert len(emu.credits_for(auth.address)) == 2
