@@ -39,11 +39,11 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from ._exceptions import ConfigurationError, PaymentRequiredError, TopUpError, WalletCreditError
@@ -54,12 +54,13 @@ if TYPE_CHECKING:
     from ._client import InpaintClient
     from ._transport import RawResponse
     from .auth import Auth
-    from .x402.topup import TopUpPolicy
+    from .spend import TopUpPolicy
+    from .spend._hooks import AttemptTicket, WalletHooks
 
 __all__ = [
     "Claim",
     "ClaimDecision",
-    "CoordinatedGate",
+    "CoordinatedHooks",
     "Coordinator",
     "LocalCoordinator",
     "Reservation",
@@ -567,21 +568,11 @@ def _run_spend(path: Path, run_id: str) -> Decimal:
     return spent
 
 
-# -- the client side: a gate and a 402 hook over any coordinator --------------------------------
+# -- the client side: the client's hooks over any coordinator ---------------------------------
 
-# The slot of the attempt in flight, and of the task's last attempt (read by the 402 hook).
-_slot: contextvars.ContextVar[Slot | None] = contextvars.ContextVar(
-    "inpaint_async_coordinated_slot", default=None
-)
+# The slot of the task's last attempt (read by the 402 hook: was a top-up completed since?).
 _last_slot: contextvars.ContextVar[Slot | None] = contextvars.ContextVar(
     "inpaint_async_coordinated_last_slot", default=None
-)
-_response: contextvars.ContextVar[RawResponse | None] = contextvars.ContextVar(
-    "inpaint_async_coordinated_response", default=None
-)
-# True while this task leads a top-up: its own requests pass the pause it holds.
-_leading: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "inpaint_async_coordinated_leading", default=False
 )
 
 
@@ -596,72 +587,98 @@ def _rate_code(raw: RawResponse) -> str | None:
     return code if isinstance(code, str) else None
 
 
-class CoordinatedGate:
-    """The client's per-attempt gate over a :class:`Coordinator`: one slot per attempt.
+class CoordinatedHooks:
+    """A client's request hooks with a coordinator (installed by ``InpaintClient(coordinator=)``).
 
-    The slot is released with the attempt's status and rate-limit headers, so the coordinator's
-    rate window learns from every response of every process.
+    Each authenticated attempt holds one of the coordinator's slots (after its pauses and its rate
+    window) and gives it back with the answer's status and rate-limit headers. A wallet's own
+    hooks (:class:`~inpaint_async.spend._hooks.WalletHooks`: the spend ledger, its caps and the
+    top-up procedure) still track the balance and perform a top-up; the coordinator decides
+    *which* caller performs it, so one top-up runs at a time across every process.
     """
 
-    def __init__(self, coordinator: Coordinator, spender: str, max_in_flight: int | None) -> None:
+    def __init__(
+        self,
+        coordinator: Coordinator,
+        spender: str,
+        max_in_flight: int | None,
+        wallet: WalletHooks | None,
+    ) -> None:
         self._coordinator = coordinator
         self._spender = spender
         self._max_in_flight = max_in_flight
+        self._wallet = wallet
+        self._answers: dict[int, RawResponse] = {}
 
-    async def __aenter__(self) -> None:
-        slot = await self._coordinator.acquire_slot(
-            self._spender, max_in_flight=self._max_in_flight, during_top_up=_leading.get()
+    def __getattr__(self, name: str) -> Any:
+        # Everything else (the ledger, manual top-ups, the guard) is the wallet's own.
+        wallet = self.__dict__.get("_wallet")
+        if wallet is None:
+            raise AttributeError(name)
+        return getattr(wallet, name)
+
+    @property
+    def paused(self) -> bool:
+        """Never: the coordinator holds new attempts back itself (``acquire_slot``)."""
+        return False
+
+    @property
+    def edit_cap(self) -> Decimal | None:
+        """The wallet's daily edit-spend cap (``None`` for an API key)."""
+        return self._wallet.edit_cap if self._wallet is not None else None
+
+    async def wait_resumed(self) -> None:
+        """Nothing to wait for here: the coordinator's slots wait out its pauses."""
+
+    @asynccontextmanager
+    async def attempt(self, ticket: AttemptTicket) -> AsyncIterator[None]:
+        """Around one authenticated attempt: one of the coordinator's slots."""
+        coordinator = self._coordinator
+        slot = await coordinator.acquire_slot(
+            self._spender, max_in_flight=self._max_in_flight, during_top_up=ticket.internal
         )
-        _slot.set(slot)
-        _response.set(None)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        slot = _slot.get()
-        raw = _response.get()
-        _slot.set(None)
-        _response.set(None)
         _last_slot.set(slot)
-        if slot is None:
-            return
-        if raw is None:
-            release = self._coordinator.release_slot(slot)
-        else:
-            headers = {
-                k.lower(): v
-                for k, v in raw.headers.items()
-                if k.lower().startswith(_WINDOW_HEADERS)
-            }
-            release = self._coordinator.release_slot(
-                slot, status=raw.status, headers=headers, code=_rate_code(raw)
-            )
-        # Shielded: a cancelled attempt must still give its slot back.
-        await asyncio.shield(release)
+        ticket.sent_at = time.time()
+        try:
+            yield
+        finally:
+            raw = self._answers.pop(id(ticket), None)
+            if raw is None:
+                release = coordinator.release_slot(slot)
+            else:
+                headers = {
+                    k.lower(): v
+                    for k, v in raw.headers.items()
+                    if k.lower().startswith(_WINDOW_HEADERS)
+                }
+                release = coordinator.release_slot(
+                    slot, status=raw.status, headers=headers, code=_rate_code(raw)
+                )
+            # Shielded: a cancelled attempt must still give its slot back.
+            await asyncio.shield(release)
 
+    def observe(self, raw: RawResponse, ticket: AttemptTicket) -> None:
+        """Keep the answer for the slot's release; the wallet tracks its balance."""
+        self._answers[id(ticket)] = raw
+        if self._wallet is not None:
+            self._wallet.observe(raw, ticket)
 
-def _observe(raw: RawResponse) -> None:
-    if _slot.get() is not None:
-        _response.set(raw)
-
-
-def payment_hook(
-    client: InpaintClient, coordinator: Coordinator, spender: str, policy: TopUpPolicy
-) -> Callable[[PaymentRequiredError, int], Awaitable[bool]]:
-    """The client's 402 hook with a coordinator: one top-up at a time across every process."""
-
-    async def hook(exc: PaymentRequiredError, topped_up: int) -> bool:
-        if topped_up >= 1 or not isinstance(exc, WalletCreditError):
+    async def payment_required(
+        self, exc: PaymentRequiredError, topped_up: int, ticket: AttemptTicket
+    ) -> bool:
+        """A 402: the coordinator picks one leader; the wallet's hooks perform its top-up."""
+        wallet = self._wallet
+        if wallet is None or wallet.policy is None or ticket.internal or topped_up >= 1:
+            return False
+        if not isinstance(exc, WalletCreditError):
             return False
         body = exc.body
         if isinstance(body, dict) and body.get("diemBalanceUsd") is not None:
             return False  # DIEM is spent first: a USDC top-up would not fix this 402
         slot = _last_slot.get()
+        coordinator = self._coordinator
         turn = await coordinator.begin_top_up(
-            spender,
+            self._spender,
             generation=slot.generation if slot is not None else -1,
             epoch=slot.epoch if slot is not None else "",
         )
@@ -669,37 +686,34 @@ def payment_hook(
             return True
         if turn.action == "failed":
             raise TopUpError(f"the wallet's top-up failed: {turn.message}") from exc
-        token = _leading.set(True)
         try:
-            await client.wallet._auto_top_up(policy)
+            # The spend ledger checks the caps and records the signature before it leaves.
+            resend = await wallet.payment_required(exc, topped_up, ticket)
         except BaseException as err:
-            await asyncio.shield(
-                coordinator.end_top_up(turn, ok=False, message=f"{type(err).__name__}: {err}")
-            )
-            if isinstance(err, TopUpError) and err.__cause__ is None:
-                err.__cause__ = exc
+            message = f"{type(err).__name__}: {err}"
+            await asyncio.shield(coordinator.end_top_up(turn, ok=False, message=message))
             raise
-        finally:
-            _leading.reset(token)
-        await coordinator.end_top_up(turn, ok=True)
-        return True
-
-    return hook
+        await coordinator.end_top_up(
+            turn, ok=resend, message=None if resend else "the wallet's policy did not top up"
+        )
+        return resend
 
 
 def install(client: InpaintClient, coordinator: Coordinator, policy: TopUpPolicy | None) -> None:
-    """Wire ``client`` to ``coordinator``: the per-attempt gate and, for a wallet, top-ups."""
+    """Wire ``client`` to ``coordinator``: its request hooks (slots, and top-ups for a wallet)."""
     if not isinstance(coordinator, Coordinator):
         raise ConfigurationError(
             "coordinator must implement inpaint_async.coordination.Coordinator "
             f"(LocalCoordinator, RayCoordinator), not {type(coordinator).__name__}"
         )
+    from .auth.wallet import WalletAuth
+    from .spend._hooks import WalletHooks
+
     auth = client.auth
-    spender = spender_of(auth)
+    wallet: WalletHooks | None = None
+    if isinstance(auth, WalletAuth):
+        wallet = WalletHooks(client, auth, policy, client._transport)
     cap = getattr(auth, "max_in_flight", None)
-    client._limiter = CoordinatedGate(coordinator, spender, cap if isinstance(cap, int) else None)
-    observers: list[Callable[[RawResponse], None]] = client._shared.setdefault("observers", [])
-    if _observe not in observers:
-        observers.append(_observe)
-    if policy is not None:
-        client._payment_hook = payment_hook(client, coordinator, spender, policy)
+    client._wallet_hooks = CoordinatedHooks(  # type: ignore[assignment]
+        coordinator, spender_of(auth), cap if isinstance(cap, int) else None, wallet
+    )

@@ -17,7 +17,7 @@ import ray
 from .._exceptions import ConfigurationError
 from ..batch._jobs import EditJob, _output_name
 from ..coordination import spender_of
-from ..x402.topup import TopUpPolicy, to_usd
+from ..spend._policy import TopUpPolicy, to_usd
 from ._actor import RayCoordinator, coordinator_actor
 from ._credentials import WorkerCredentials
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from inpaint_async import ConfigurationError, InpaintClient, RetryPolicy, TopUpPolicy, WalletAuth
 from inpaint_async.batch import EditJob
-from inpaint_async.coordination import CoordinatedGate, LocalCoordinator
+from inpaint_async.coordination import CoordinatedHooks, LocalCoordinator
 
 KEY = "0x" + "3d" * 32
 
@@ -149,7 +149,7 @@ async def test_the_client_hands_its_coordinator_on(make_emulator: Any, tmp_path:
     async with InpaintClient(
         auth=emu.api_key, base_url=emu.base_url, coordinator=coordinator
     ) as client:
-        assert isinstance(client._limiter, CoordinatedGate)
+        assert isinstance(client._wallet_hooks, CoordinatedHooks)
         assert client.with_options(retry=FAST_RETRY).coordinator is coordinator
         runner = client.batch(jobs(tmp_path, "k", 2))
         assert runner._coordinator is coordinator
