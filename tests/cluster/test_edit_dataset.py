@@ -34,8 +34,9 @@ def address() -> str:
     return ADDRESS
 
 
-def policy() -> TopUpPolicy:
+def policy(**overrides: Any) -> TopUpPolicy:
     return TopUpPolicy(
+        **overrides,
         amount_usd=20,
         max_total_usd=20,
         poll_interval=0.05,
@@ -83,6 +84,7 @@ async def test_two_workers_one_wallet_below_minimum(
 ) -> None:
     """200 jobs on 2 workers, a wallet at $0: one top-up, no 429, all succeeded, ledger reconciles."""
     emu = await make_emulator(wallets={address(): 0})
+    ledger = tmp_path / "ledger.sqlite3"  # the spend ledger every worker's top-up goes through
     ds = ray.data.from_items(rows(200), override_num_blocks=4)
     journal = tmp_path / "run.jsonl"
     out = await collect(
@@ -91,7 +93,7 @@ async def test_two_workers_one_wallet_below_minimum(
             prompt="add a red hat",
             out_dir=tmp_path / "out",
             base_url=emu.base_url,
-            top_up=policy(),
+            top_up=policy(ledger=str(ledger)),
             journal=journal,
             concurrency=2,
             batch_size=20,
@@ -110,6 +112,10 @@ async def test_two_workers_one_wallet_below_minimum(
     states = Counter(r["state"] for r in journal_records(journal))
     assert states == {"sent": 200, "succeeded": 200}
     assert all(Path(r["output"]).stat().st_size > 0 for r in out)
+    from inpaint_async.spend import open_ledger
+
+    status = await open_ledger(address(), ledger).status()
+    assert status.signed_total_usd == Decimal(20)  # one authorization signed, recorded first
 
 
 async def test_budget_is_shared_by_the_workers(
