@@ -22,8 +22,11 @@ A :class:`Coordinator` covers the state that is per process without one:
 :class:`LocalCoordinator` implements it in one process (asyncio, no locks across processes).
 Pass one to ``InpaintClient(coordinator=...)`` and ``client.batch(..., coordinator=...)`` to
 share slots, top-ups, a budget and a journal between several clients and runners of one
-process. Without a coordinator, a client keeps today's per-process behaviour (the wallet's own
-in-flight semaphore, the per-client top-up single flight, the runner's own journal and budget).
+process. Without a coordinator, a client keeps the per-process behaviour (the wallet's own
+in-flight semaphore and the spend guard's top-up single flight, see :mod:`inpaint_async.spend`;
+the runner's own journal and budget). With one, the client's requests take the coordinator's
+slots, and a 402 asks it which caller leads the top-up; the leader's wallet hooks perform it under
+the spend ledger's caps (one top-up procedure, one ledger).
 ``inpaint_async.ray`` hosts a :class:`LocalCoordinator` in a named Ray actor per spender, so
 the same guarantees hold across a cluster.
 
