@@ -28,6 +28,7 @@ from ..x402.topup import to_usd
 from ._jobs import EditJob, aiter_jobs, job_id
 from ._journal import Journal, JournalEntry, read_journal
 from ._limiter import AdaptiveLimiter
+from ._outputs import OutputFolders
 
 if TYPE_CHECKING:
     from .._client import InpaintClient
@@ -277,6 +278,7 @@ class BatchRunner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._paused: str | None = None
         self._prior: dict[str, JournalEntry] = {}
+        self._outputs = OutputFolders()
 
     # -- public -------------------------------------------------------------------------------
 
@@ -546,7 +548,7 @@ class BatchRunner:
         outcome: JobOutcome
         try:
             try:
-                _prepare_output(job.output)
+                self._outputs.prepare(job.output)
                 if journal is not None:
                     # Durable before the request leaves: a crash can never hide a paid request.
                     await journal.append(jid, "sent", output=str(job.output))
@@ -689,11 +691,3 @@ async def catalogue_estimate(client: InpaintClient, job: EditJob) -> Decimal:
         resolution=params.get("resolution"),
         enhance_prompt=bool(params.get("enhance_prompt", False)),
     )
-
-
-def _prepare_output(output: Path) -> None:
-    """Create the output's folder and remove temp files a killed run left for this output."""
-    folder = output.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob(f".{output.name}.*.part"):
-        stale.unlink(missing_ok=True)
