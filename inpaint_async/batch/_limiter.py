@@ -90,6 +90,13 @@ class AdaptiveLimiter:
             return max(0.0, self._window_reset + RESET_MARGIN - now)
         return 0.0
 
+    def try_acquire(self) -> bool:
+        """Count one more job in flight if one may be launched now, without waiting."""
+        if self._wait_needed() == 0.0:
+            self.in_flight += 1
+            return True
+        return False
+
     async def acquire(self) -> None:
         """Wait until one more job may be launched, then count it in flight."""
         while True:

@@ -376,7 +376,10 @@ class BatchRunner:
                     estimate = await self._estimate(job)
                     await self._wait_budget(estimate)
                     await self._wait_top_up()
-                    await self._until_stopped(self.limiter.acquire(), self.limiter.release)
+                    if self._stop.is_set():
+                        raise _Stopped
+                    if not self.limiter.try_acquire():  # the common case costs no future
+                        await self._until_stopped(self.limiter.acquire(), self.limiter.release)
                 except _Stopped:
                     self._queued -= 1
                     break
@@ -416,7 +419,7 @@ class BatchRunner:
     async def _job_id(self, job: EditJob) -> str:
         if job.id is not None:
             return job.id
-        if isinstance(job.image, Path | str):
+        if isinstance(job.image, Path | str) and not _small_file(job.image):
             return await asyncio.to_thread(job_id, job)  # reads the file to hash it
         return job_id(job)
 
@@ -691,3 +694,21 @@ async def catalogue_estimate(client: InpaintClient, job: EditJob) -> Decimal:
         resolution=params.get("resolution"),
         enhance_prompt=bool(params.get("enhance_prompt", False)),
     )
+
+
+#: Files up to this size are hashed for the job id on the event loop: reading one from the page
+#: cache costs less than a hop to a worker thread and back.
+_INLINE_HASH_BYTES = 256 * 1024
+
+
+def _small_file(image: Path | str) -> bool:
+    """Whether ``image`` names a file small enough to hash inline (URLs and base64 are not files)."""
+    text = str(image)
+    if not isinstance(image, Path) and (
+        len(text) >= 4096 or text[:8].lower().startswith(("http://", "https://", "data:"))
+    ):
+        return True  # not a file: hashing the string is cheap
+    try:
+        return os.stat(text).st_size <= _INLINE_HASH_BYTES
+    except (OSError, ValueError):
+        return True  # missing: job_id records it as unreadable without reading anything
