@@ -2,8 +2,9 @@
 
 Accepted: ``bytes``, a path (``str`` / ``os.PathLike``), a binary file object, an ``http(s)://`` URL,
 a raw base64 string or a ``data:`` URI. Paths, file objects and bytes travel as multipart file parts
-streamed in chunks (never base64-encoded, never read whole); URLs, base64 and data URIs travel as
-JSON strings. Every local mistake raises :class:`ValidationError` before anything is sent.
+(never base64-encoded): a caller's bytes are sent without a copy, files over 256 KB are streamed in
+chunks and never read whole, smaller files are read once when prepared; URLs, base64 and data URIs
+travel as JSON strings. Every local mistake raises :class:`ValidationError` before anything is sent.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ ImageInput = bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes]
 
 _HEAD = 64 * 1024
 _SMALL_HEAD = 4096
+#: Files up to this size are read whole when prepared (the transport reads them inline anyway).
+_READ_WHOLE = 256 * 1024
 _B64_RE = re.compile(r"^[A-Za-z0-9+/\r\n]+={0,2}$")
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/heic": "heic",
         "image/avif": "avif"}  # fmt: skip
@@ -151,12 +154,20 @@ def _filename(stem: str, mime: str) -> str:
 
 
 def _from_path(path: Path, field: str, param: str) -> PreparedImage:
+    data: bytes | None = None
     try:
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
-            head = fh.read(_SMALL_HEAD)
-            if head.startswith(b"\xff\xd8") and image_size(head, "image/jpeg") is None:
-                head += fh.read(_HEAD - len(head))  # JPEG: the size marker may sit after EXIF data
+            if size <= _READ_WHOLE:
+                # One open and one read for the check and the upload: cheaper than opening the
+                # file again for each attempt (the bytes are kept for the retries).
+                data = fh.read(_READ_WHOLE + 1)
+                size = len(data)
+                head = data[:_HEAD]
+            else:
+                head = fh.read(_SMALL_HEAD)
+                if head.startswith(b"\xff\xd8") and image_size(head, "image/jpeg") is None:
+                    head += fh.read(_HEAD - len(head))  # JPEG: the size marker may follow EXIF
     except FileNotFoundError:
         raise ValidationError(f"{param}: no such file: {path}", param=param) from None
     except IsADirectoryError:
@@ -164,7 +175,9 @@ def _from_path(path: Path, field: str, param: str) -> PreparedImage:
     except OSError as exc:
         raise ValidationError(f"{param}: cannot read {path}: {exc.strerror}", param=param) from None
     mime = _check(head, size, f"{param} file {path.name!r}", param)
-    return PreparedImage(part=FilePart(field, path, path.name, mime, size))
+    return PreparedImage(
+        part=FilePart(field, path if data is None else data, path.name, mime, size)
+    )
 
 
 def _from_fileobj(fh: IO[bytes], field: str, param: str) -> PreparedImage:
@@ -189,7 +202,10 @@ def _from_fileobj(fh: IO[bytes], field: str, param: str) -> PreparedImage:
 
 
 def _from_bytes(data: bytes, field: str, param: str) -> PreparedImage:
-    mime = _check(data[:_HEAD], len(data), f"{param} bytes", param)
+    head = data[:_SMALL_HEAD]
+    if head.startswith(b"\xff\xd8") and image_size(head, "image/jpeg") is None:
+        head = data[:_HEAD]  # JPEG: the size marker may follow EXIF data
+    mime = _check(head, len(data), f"{param} bytes", param)
     return PreparedImage(part=FilePart(field, data, _filename("image", mime), mime, len(data)))
 
 
