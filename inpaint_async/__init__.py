@@ -37,22 +37,22 @@ from ._exceptions import (
 from ._retry import RetryPolicy
 from ._version import __version__
 from .auth import Auth, BearerAuth, WalletAuth
-from .types import (
-    BackgroundRemoveResult,
-    EditResult,
-    ImageResult,
-    Model,
-    ModelCatalogue,
-    ModelDeprecation,
-    MultiEditResult,
-    RateLimitState,
-    UpscaleResult,
-)
-from .x402 import PaymentRailError, TopUpResult, WalletBalance
-from .x402.topup import TopUpPolicy
 
 if _TYPE_CHECKING:
     from .batch import BatchRunner, BatchSummary, EditJob, JobOutcome
+    from .types.catalogue import Model, ModelCatalogue
+    from .types.results import (
+        BackgroundRemoveResult,
+        EditResult,
+        ImageResult,
+        ModelDeprecation,
+        MultiEditResult,
+        RateLimitState,
+        UpscaleResult,
+    )
+    from .x402.models import TopUpResult, WalletBalance
+    from .x402.payment import PaymentRailError
+    from .x402.topup import TopUpPolicy
 
 __all__ = [
     "APIConnectionError",
@@ -109,8 +109,27 @@ __all__ = [
     "__version__",
 ]
 
-# The batch runner loads on first use: most programs never need it, and it is not free to import.
-_LAZY = dict.fromkeys(("BatchRunner", "BatchSummary", "EditJob", "JobOutcome"), ".batch")
+# These load on first use: the result models (and pydantic) with the first result, the batch
+# runner, the catalogue's models and the top-up machinery only for programs that use them.
+_LAZY = {
+    **dict.fromkeys(("BatchRunner", "BatchSummary", "EditJob", "JobOutcome"), ".batch"),
+    **dict.fromkeys(("Model", "ModelCatalogue"), ".types.catalogue"),
+    **dict.fromkeys(
+        (
+            "BackgroundRemoveResult",
+            "EditResult",
+            "ImageResult",
+            "ModelDeprecation",
+            "MultiEditResult",
+            "RateLimitState",
+            "UpscaleResult",
+        ),
+        ".types.results",
+    ),
+    **dict.fromkeys(("TopUpResult", "WalletBalance"), ".x402.models"),
+    "PaymentRailError": ".x402.payment",
+    "TopUpPolicy": ".x402.topup",
+}
 
 
 def __getattr__(name: str) -> object:

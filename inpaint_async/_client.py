@@ -50,7 +50,6 @@ from ._retry import RetryPolicy
 from ._transport import Body, RawResponse, Timeouts, Transport
 from ._version import __version__
 from .auth import Auth, BearerAuth
-from .types.results import ImageResult, ModelDeprecation
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -62,11 +61,12 @@ if TYPE_CHECKING:
     from .resources.images import Images
     from .resources.models import Models
     from .resources.wallet import Wallet
+    from .types.results import ImageResult, ModelDeprecation
     from .x402.topup import TopUpPolicy
 
 __all__ = ["InpaintClient"]
 
-R = TypeVar("R", bound=ImageResult)
+R = TypeVar("R", bound="ImageResult")
 
 _UNSET: Any = object()
 _warned_deprecations: set[str] = set()
@@ -474,6 +474,8 @@ class InpaintClient:
         enhanced = h.get(H_ENHANCED_PROMPT)
         deprecation = None
         if h.get(H_DEPRECATION_WARNING) or parse_bool(h.get(H_DEPRECATED)):
+            from .types.results import ModelDeprecation
+
             deprecation = ModelDeprecation(
                 warning=h.get(H_DEPRECATION_WARNING),
                 date=h.get(H_DEPRECATION_DATE),

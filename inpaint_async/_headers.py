@@ -6,9 +6,12 @@ import email.utils
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from ._constants import H_RETRY_AFTER, H_RETRY_AFTER_MS, H_RL_LIMIT, H_RL_REMAINING, H_RL_RESET
-from .types.results import RateLimitState
+
+if TYPE_CHECKING:
+    from .types.results import RateLimitState
 
 
 def parse_reset(raw: str | None, now: float) -> datetime | None:
@@ -78,6 +81,8 @@ def rate_limit_state(headers: Mapping[str, str], now: float) -> RateLimitState |
     reset = parse_reset(headers.get(H_RL_RESET), now)
     if limit is None and remaining is None and reset is None:
         return None
+    from .types.results import RateLimitState  # pydantic loads with the first result
+
     return RateLimitState(limit=limit, remaining=remaining, reset_at=reset)
 
 
