@@ -13,10 +13,12 @@ from ._exceptions import (
     ConfigurationError,
     ConflictError,
     ContentPolicyError,
+    EventLoopMismatchError,
     GatewayTimeoutError,
     GoneError,
     InpaintError,
     InsufficientBalanceError,
+    LedgerError,
     NotFoundError,
     OutcomeUnknownError,
     PayloadTooLargeError,
@@ -26,6 +28,7 @@ from ._exceptions import (
     ServerError,
     SettlementFailedError,
     SettlementPendingError,
+    SpendCapError,
     TopUpError,
     TopUpLimitError,
     UnexpectedResponseError,
@@ -39,6 +42,7 @@ from ._version import __version__
 from .auth import Auth, BearerAuth, WalletAuth
 
 if _TYPE_CHECKING:
+    from ._sync import SyncInpaintClient
     from .batch import BatchRunner, BatchSummary, EditJob, JobOutcome
     from .types.catalogue import Model, ModelCatalogue
     from .types.results import (
@@ -71,6 +75,7 @@ __all__ = [
     "ContentPolicyError",
     "EditJob",
     "EditResult",
+    "EventLoopMismatchError",
     "GatewayTimeoutError",
     "GoneError",
     "ImageResult",
@@ -78,6 +83,7 @@ __all__ = [
     "InpaintError",
     "InsufficientBalanceError",
     "JobOutcome",
+    "LedgerError",
     "Model",
     "ModelCatalogue",
     "ModelDeprecation",
@@ -94,6 +100,8 @@ __all__ = [
     "ServerError",
     "SettlementFailedError",
     "SettlementPendingError",
+    "SpendCapError",
+    "SyncInpaintClient",
     "TopUpError",
     "TopUpLimitError",
     "TopUpPolicy",
@@ -129,6 +137,7 @@ _LAZY = {
     **dict.fromkeys(("TopUpResult", "WalletBalance"), ".x402.models"),
     "PaymentRailError": ".x402.payment",
     "TopUpPolicy": ".x402.topup",
+    "SyncInpaintClient": "._sync",
 }
 
 

@@ -35,6 +35,7 @@ from ._exceptions import (
     APITimeoutError,
     OutcomeUnknownError,
 )
+from ._network import NetworkOptions
 
 __all__ = [
     "Body",
@@ -209,8 +210,11 @@ class Transport:
         *,
         session: aiohttp.ClientSession | None = None,
         connection_limit: int = 100,
+        network: NetworkOptions | None = None,
     ) -> None:
         self._session = session
+        # Proxy and TLS trust are passed per request, so they hold for a borrowed session too.
+        self.network = network or NetworkOptions()
         self._owns_session = session is None
         self._connection_limit = connection_limit
         self._closed = False
@@ -256,6 +260,7 @@ class Transport:
             ),
             "allow_redirects": False,
         }
+        self.network.apply(url, kwargs)
         if body is not None:
             if body.is_multipart:
                 kwargs["data"] = _form(body)

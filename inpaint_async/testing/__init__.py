@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ._faults import FAULT_KINDS, Fault, FaultPlan
 from ._ledger import LedgerEntry
 from ._settings import EmulatorSettings
+from ._thread import emulator_in_thread
 
 if TYPE_CHECKING:
     from ._app import Emulator, RequestRecord
@@ -34,6 +35,7 @@ __all__ = [
     "FaultPlan",
     "LedgerEntry",
     "RequestRecord",
+    "emulator_in_thread",
 ]
 
 

@@ -1,7 +1,12 @@
-"""Pydantic models users annotate with: results, parameters, catalogue and 402 bodies."""
+"""Pydantic models users annotate with: results, request parameters and the model catalogue.
+
+The 402 bodies live in :mod:`inpaint_async.x402.models`. The catalogue's models load on first use
+(the edit path never needs them).
+"""
 
 from typing import TYPE_CHECKING, Any
 
+from .params import AspectRatio, OutputFormatChoice, Quality, Resolution
 from .results import (
     BackgroundRemoveResult,
     EditResult,
@@ -32,7 +37,6 @@ _CATALOGUE = frozenset(
 
 
 def __getattr__(name: str) -> Any:
-    # The catalogue's models load on first use (the edit path never needs them).
     if name in _CATALOGUE:
         from . import catalogue
 
@@ -41,6 +45,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AspectRatio",
     "BackgroundRemoveResult",
     "CatalogueDeprecation",
     "EditResult",
@@ -53,8 +58,11 @@ __all__ = [
     "ModelPricing",
     "ModelSpec",
     "MultiEditResult",
+    "OutputFormatChoice",
     "Price",
+    "Quality",
     "RateLimitState",
+    "Resolution",
     "ResponseModel",
     "UpscaleResult",
 ]
