@@ -42,6 +42,7 @@ from ._version import __version__
 from .auth import Auth, BearerAuth, WalletAuth
 
 if _TYPE_CHECKING:
+    from ._pricing import estimate_cost
     from ._sync import SyncInpaintClient
     from .batch import BatchRunner, BatchSummary, EditJob, JobOutcome
     from .types.catalogue import Model, ModelCatalogue
@@ -115,6 +116,7 @@ __all__ = [
     "WalletCreditError",
     "X402DiscoveryError",
     "__version__",
+    "estimate_cost",
 ]
 
 # These load on first use: the result models (and pydantic) with the first result, the batch
@@ -138,6 +140,7 @@ _LAZY = {
     "PaymentRailError": ".x402.payment",
     "TopUpPolicy": ".x402.topup",
     "SyncInpaintClient": "._sync",
+    "estimate_cost": "._pricing",
 }
 
 

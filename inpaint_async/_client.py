@@ -60,12 +60,11 @@ if TYPE_CHECKING:
 
     import aiohttp
 
-    from ._pricing import Endpoint
     from .batch import BatchRunner, EditJob
     from .resources.images import Images
     from .resources.models import Models
     from .resources.wallet import Wallet
-    from .types.params import Quality, Resolution
+    from .types.params import Endpoint, Quality, Resolution
     from .types.results import ImageResult, ModelDeprecation
     from .x402.topup import TopUpPolicy
 

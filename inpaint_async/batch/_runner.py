@@ -11,7 +11,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from .._exceptions import (
     APIConnectionError,
@@ -43,15 +43,17 @@ __all__ = [
     "Estimator",
     "JobOutcome",
     "OutcomeStatus",
+    "StopCause",
     "catalogue_estimate",
 ]
 
 OutcomeStatus = Literal["succeeded", "failed", "outcome_unknown", "skipped"]
+#: Why a batch stopped launching jobs: its budget, an error every job would hit, its job source.
+StopCause = Literal["budget", "error", "input"]
 #: Prices one job in USD before it is launched (may be a coroutine function).
 Estimator = Callable[[EditJob], "Decimal | Awaitable[Decimal]"]
 
 _DEFAULT_MAX_CONCURRENCY = 32
-_UNKNOWN_SKIP = "outcome unknown in the journal"
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,8 @@ class BatchSummary:
 
     ``skipped_unknown`` counts the skipped jobs whose journaled outcome is unknown (not re-run
     without ``rerun_unknown=True``); ``not_started`` is ``None`` for an open-ended job source.
+    ``stopped_by`` says why launching stopped (``"budget"``, ``"error"``: one every job would hit,
+    in ``stop_error``, or ``"input"``: the job source failed); ``stopped_reason`` says it in words.
     """
 
     succeeded: int = 0
@@ -149,6 +153,7 @@ class BatchSummary:
     budget_usd: Decimal | None = None
     elapsed: float = 0.0
     stopped_reason: str | None = None
+    stopped_by: StopCause | None = None
     stop_error: BaseException | None = None
     cancelled: bool = False
     journal: Path | None = None
@@ -189,6 +194,13 @@ def _error_record(exc: BaseException, *, retryable: bool | None = None) -> dict[
         "message": str(exc)[:500],
         "retryable": retryable_on_resume(exc) if retryable is None else retryable,
     }
+
+
+class _Skip(NamedTuple):
+    """Why a job is not run on resume; ``unknown``: its journaled outcome is unknown."""
+
+    reason: str
+    unknown: bool = False
 
 
 class _Stopped(Exception):
@@ -367,9 +379,9 @@ class BatchRunner:
                 skip = self._resume_decision(jid, job)
                 if skip is not None:
                     self._consumed += 1
-                    if skip.startswith(_UNKNOWN_SKIP):
+                    if skip.unknown:
                         self.summary.skipped_unknown += 1
-                    self._finish(outcomes, JobOutcome(job, jid, "skipped", reason=skip))
+                    self._finish(outcomes, JobOutcome(job, jid, "skipped", reason=skip.reason))
                     continue
                 self._queued += 1
                 try:
@@ -399,7 +411,7 @@ class BatchRunner:
         except Exception as exc:
             # The job source (a manifest line, a journal) failed: launch nothing more, let the
             # jobs in flight finish, and raise it at the end of the iteration.
-            self._stop_run(f"input error: {exc}", None)
+            self._stop_run("input", f"input error: {exc}", None)
             while self._tasks:
                 await asyncio.wait(set(self._tasks))
             outcomes.put_nowait(None)
@@ -423,7 +435,7 @@ class BatchRunner:
             return await asyncio.to_thread(job_id, job)  # reads the file to hash it
         return job_id(job)
 
-    def _resume_decision(self, jid: str, job: EditJob) -> str | None:
+    def _resume_decision(self, jid: str, job: EditJob) -> _Skip | None:
         """``None`` to run the job, else why it is skipped."""
         prior = self._prior.get(jid)
         if prior is None:
@@ -431,7 +443,7 @@ class BatchRunner:
         if prior.state == "succeeded":
             try:
                 if job.output.stat().st_size > 0:
-                    return "already succeeded"
+                    return _Skip("already succeeded")
             except OSError:
                 pass
             return None  # its output is gone: edit it again
@@ -439,11 +451,13 @@ class BatchRunner:
             if prior.retryable:
                 return None
             error = prior.record.get("error") or {}
-            return f"failed before ({error.get('type')}), not retryable"
+            return _Skip(f"failed before ({error.get('type')}), not retryable")
         if self.rerun_unknown:
             return None
-        return (
-            _UNKNOWN_SKIP + " (it may have been charged); pass rerun_unknown=True to run it again"
+        return _Skip(
+            "outcome unknown in the journal (it may have been charged); pass rerun_unknown=True "
+            "to run it again",
+            unknown=True,
         )
 
     async def _estimate(self, job: EditJob) -> Decimal | None:
@@ -471,6 +485,7 @@ class BatchRunner:
                 break
             if not self._tasks:
                 self._stop_run(
+                    "budget",
                     f"budget reached: ${self._spent} spent of ${budget}, the next job costs "
                     f"${estimate}",
                     None,
@@ -529,9 +544,10 @@ class BatchRunner:
         self._paused = reason
         self._emit("paused" if reason else "resumed", message=reason)
 
-    def _stop_run(self, reason: str, error: BaseException | None) -> None:
+    def _stop_run(self, cause: StopCause, reason: str, error: BaseException | None) -> None:
         if self._stop.is_set():
             return
+        self.summary.stopped_by = cause
         self.summary.stopped_reason = reason
         self.summary.stop_error = error
         self._stop.set()
@@ -607,7 +623,7 @@ class BatchRunner:
             )  # fmt: skip
         except Exception as exc:
             if is_run_stopping(exc):
-                self._stop_run(f"{type(exc).__name__}: {exc}", exc)
+                self._stop_run("error", f"{type(exc).__name__}: {exc}", exc)
             return JobOutcome(
                 job, jid, "failed", error=exc, reason=f"{type(exc).__name__}: {exc}",
                 request_id=getattr(exc, "request_id", None), elapsed=time.monotonic() - started,

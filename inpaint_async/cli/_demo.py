@@ -67,7 +67,7 @@ async def run_demo(output: Output, *, out_dir: Path, jobs: int = 12, quiet: bool
     from ..batch import BatchRunner, EditJob
     from ..testing import Emulator
     from ..x402.topup import TopUpPolicy
-    from ._app import print_summary, run_with_progress
+    from ._progress import BatchDisplay, print_summary
 
     say = output.say
     inputs, edited = out_dir / "inputs", out_dir / "edited"
@@ -122,8 +122,11 @@ async def run_demo(output: Output, *, out_dir: Path, jobs: int = 12, quiet: bool
                 )
                 for i, path in enumerate(samples)
             ]
-            runner = BatchRunner(client, job_list, journal=journal, job_timeout=60)
-            summary = await run_with_progress(runner, output, total=len(job_list), quiet=quiet)
+            display = BatchDisplay(output, total=len(job_list), quiet=quiet)
+            runner = BatchRunner(
+                client, job_list, journal=journal, job_timeout=60, on_event=display.on_event
+            )
+            summary = await display.run(runner)
             print_summary(summary, output, outputs=edited)
         charges = emulator.charges_for(wallet.address)
         credits = emulator.credits_for(wallet.address)

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
-from .._checks import EDIT_QUALITY_HINT, Endpoint, check_request, resolve_model
+from .._checks import EDIT_QUALITY_HINT, check_request, resolve_model
 from .._constants import MAX_JSON_BYTES
 from .._exceptions import ValidationError
 from .._inputs import ImageInput, PreparedImage, prepare_image
@@ -18,6 +18,7 @@ from .._transport import Body
 from ..types.params import (
     AspectRatio,
     EditParams,
+    Endpoint,
     MultiEditParams,
     OutputFormatChoice,
     Quality,

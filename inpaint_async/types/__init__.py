@@ -6,7 +6,7 @@ The 402 bodies live in :mod:`inpaint_async.x402.models`. The catalogue's models 
 
 from typing import TYPE_CHECKING, Any
 
-from .params import AspectRatio, OutputFormatChoice, Quality, Resolution
+from .params import AspectRatio, Endpoint, OutputFormatChoice, Quality, Resolution
 from .results import (
     BackgroundRemoveResult,
     EditResult,
@@ -49,6 +49,7 @@ __all__ = [
     "BackgroundRemoveResult",
     "CatalogueDeprecation",
     "EditResult",
+    "Endpoint",
     "ImageResult",
     "InputImagesPricing",
     "Model",
