@@ -33,6 +33,7 @@ from ._constants import (
     H_IS_CONTENT_VIOLATION,
     H_MODEL_ID,
     H_MODEL_NAME,
+    H_RL_RESET,
     H_VENICE_VERSION,
 )
 from ._exceptions import (
@@ -257,7 +258,7 @@ class InpaintClient:
 
     @property
     def images(self) -> Images:
-        """Image endpoints: edit (and, with the catalogue issue, the siblings)."""
+        """Image endpoints: edit, multi-edit, upscale and background removal."""
         if self._images is None:
             from .resources.images import Images
 
@@ -457,7 +458,7 @@ class InpaintClient:
             body,
             raw.headers,
             retry_after=parse_retry_after(raw.headers, now),
-            reset_at=parse_reset(raw.headers.get("x-ratelimit-reset-requests"), now),
+            reset_at=parse_reset(raw.headers.get(H_RL_RESET), now),
         )
         if isinstance(err, GatewayTimeoutError) and not idempotent:
             unknown = OutcomeUnknownError(

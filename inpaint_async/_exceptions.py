@@ -6,6 +6,8 @@
       + ConfigurationError          bad local setup (no credentials, bad key); nothing was sent
         - ValidationError            bad local input (file, prompt, parameter); nothing was sent
         - EventLoopMismatchError     an async client used from a second event loop; nothing was sent
+        - JournalCorruptError        a batch journal line (not the last) is not a record
+                                     (defined in inpaint_async.batch)
       + APIError
         - APIConnectionError         the request never got an answer before it was sent in full
           · APITimeoutError          connect timeout (safe to retry)
@@ -27,6 +29,8 @@
         - TopUpLimitError            (also a TopUpError) a top-up cap; nothing was signed
       + TopUpError                   a wallet top-up did not complete
         - TopUpLimitError            see above
+        - PaymentRailError           no offered rail we sign (USDC on Base), or a bad amount or
+                                     payee; nothing was signed (defined in inpaint_async.x402)
         - SettlementFailedError      402 SETTLEMENT_FAILED: no funds moved; may be retried
         - SettlementPendingError     settlement timed out: the payment may still land
 
@@ -41,6 +45,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from ._constants import H_CF_RAY
 
 if TYPE_CHECKING:
     from .x402.models import PaymentRequiredBody, WalletCreditRequired
@@ -284,11 +290,6 @@ class RateLimitError(APIStatusError):
         self.reset_at = reset_at
 
     @property
-    def is_error_budget(self) -> bool:
-        """Whether this 429 is the error-budget lock-out (too many failed requests)."""
-        return "too many failed" in self.message.lower()
-
-    @property
     def is_concurrency_limit(self) -> bool:
         """Whether this 429 is the per-wallet in-flight cap (``X402_CONCURRENCY_LIMIT``)."""
         return self.code == "X402_CONCURRENCY_LIMIT"
@@ -378,7 +379,7 @@ STATUS_CLASSES: dict[int, type[APIStatusError]] = {
 }
 
 
-def parse_body(raw: bytes, content_type: str | None = None) -> Any:
+def parse_body(raw: bytes) -> Any:
     """Decode an error body: JSON when it parses, else text (an HTML page stays text)."""
     text = raw.decode("utf-8", errors="replace")
     stripped = text.lstrip()
@@ -423,7 +424,7 @@ def make_status_error(
     reset_at: datetime | None = None,
 ) -> APIStatusError:
     """Build the typed error for an error response. Never raises on an unexpected body."""
-    request_id = headers.get("cf-ray") or headers.get("CF-RAY")
+    request_id = headers.get(H_CF_RAY) or headers.get(H_CF_RAY.upper())
     message = _message_of(body, status)
     if status == 402:
         from .x402._parse import payment_required_error

@@ -30,6 +30,7 @@ import aiohttp.payload
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from ._constants import H_CF_RAY
 from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -187,10 +188,6 @@ class _FilePayload(aiohttp.payload.Payload):
                 fh.close()
 
 
-def _open_rb(path: Path) -> IO[bytes]:
-    return open(path, "rb")
-
-
 def _form(body: Body) -> aiohttp.FormData:
     form = aiohttp.FormData(quote_fields=True)
     for name, value in body.fields:
@@ -273,7 +270,7 @@ class Transport:
         request_id: str | None = None
         try:
             async with self.session.request(method, url, **kwargs) as resp:
-                request_id = resp.headers.get("cf-ray")
+                request_id = resp.headers.get(H_CF_RAY)
                 if output is not None and 200 <= resp.status < 300:
                     path = await _stream_to_file(resp, output)
                     return RawResponse(resp.status, resp.headers, path=path)

@@ -65,7 +65,6 @@ class AdaptiveLimiter:
         self._window_remaining: int | None = None
         self._paused_until = 0.0
         self._changed = asyncio.Event()
-        self.rate_limited = 0  # 429s observed
 
     @property
     def limit(self) -> int:
@@ -129,7 +128,6 @@ class AdaptiveLimiter:
         now = self._clock()
         self._observe_window(headers, now)
         if status == 429:
-            self.rate_limited += 1
             if code == "X402_CONCURRENCY_LIMIT":
                 if self.adaptive:
                     self._limit = max(1.0, self._limit - 1)

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._constants import H_PAYMENT_RESPONSE
 from ._errors import EXIT_OK, EXIT_OTHER, describe_error
 from ._output import Output, safe
 
@@ -109,7 +110,7 @@ async def run_demo(output: Output, *, out_dir: Path, jobs: int = 12, quiet: bool
                         "[yellow]402 Payment Required[/]: the wallet is below the minimum → "
                         f"signing one ${TOP_UP_USD} top-up (EIP-3009), the other jobs wait"
                     )
-                elif raw.headers.get("payment-response") and not seen["paid"]:
+                elif raw.headers.get(H_PAYMENT_RESPONSE) and not seen["paid"]:
                     seen["paid"] = True
                     say("[green]top-up settled[/]: jobs resume, freshly signed")
 

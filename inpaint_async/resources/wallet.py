@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Collection, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .._constants import H_PAYMENT_LEGACY, H_PAYMENT_RESPONSE, H_PAYMENT_SIGNATURE
+from .._constants import H_CF_RAY, H_PAYMENT_LEGACY, H_PAYMENT_RESPONSE, H_PAYMENT_SIGNATURE
 from .._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -70,7 +70,7 @@ def _data(raw: RawResponse) -> Any:
         body = json.loads(raw.content)
     except ValueError:
         raise UnexpectedResponseError(
-            "expected a JSON body from the wallet endpoint", request_id=raw.headers.get("cf-ray")
+            "expected a JSON body from the wallet endpoint", request_id=raw.headers.get(H_CF_RAY)
         ) from None
     if isinstance(body, dict) and isinstance(body.get("data"), dict):
         return body["data"]
@@ -124,7 +124,7 @@ class Wallet:
         except ValueError as exc:
             raise UnexpectedResponseError(
                 f"the balance response did not parse: {exc.__class__.__name__}",
-                request_id=raw.headers.get("cf-ray"),
+                request_id=raw.headers.get(H_CF_RAY),
             ) from None
         self._coordinator.note_balance(balance)
         return balance

@@ -1,4 +1,13 @@
-"""x402: the 402 models and their classification, and top-up payment building (pure, no I/O)."""
+"""x402: the 402 bodies and their classification, top-up payments, and automatic top-ups.
+
+- :mod:`.models` and :mod:`._parse`: the 402 and wallet-endpoint bodies as pydantic models, and the
+  402 → typed error classification (pure);
+- :mod:`.payment`: rail selection, amount checks and the EIP-3009 authorization header (pure);
+- :mod:`.topup`: :class:`~inpaint_async.TopUpPolicy` and the per-wallet coordinator that tops up
+  (the I/O part; the spend ledger in :mod:`inpaint_async.spend` holds the money state).
+
+``import inpaint_async`` loads none of this: it loads when a wallet tops up or a 402 is parsed.
+"""
 
 from ._parse import payment_required_error
 from .models import (

@@ -487,8 +487,3 @@ def install(client: InpaintClient, auth: WalletAuth, policy: TopUpPolicy | None)
         client._payment_hook = coordinator.payment_hook(client, policy)
         if policy.below_usd is not None:
             coordinator.proactive = (client, policy)
-
-
-def policy_payees(policy: TopUpPolicy | None) -> Collection[str] | None:
-    """The policy's pinned payees, if any."""
-    return policy.allowed_payees if policy is not None else None
