@@ -110,6 +110,13 @@ CHECKS = [
     Check(
         "imports", "ratio_vs_openai", "import time / import openai", "≤ 0.45", lambda v: v <= 0.45
     ),
+    Check(
+        "report",
+        "open_dom_s",
+        "batch report (10,000 jobs): open to DOMContentLoaded (s)",
+        "≤ 3",
+        lambda v: v <= 3,
+    ),
 ]
 
 #: Benchmarks that are one module run with other arguments.
@@ -120,6 +127,7 @@ QUICK_ARGS = {
     "memory": ["--uploads", "16"],
     "memory_bytes": ["--uploads", "16"],
     "batch_scale": ["--sizes", "1000,10000", "--n", "500", "--rounds", "1"],
+    "report": ["--jobs", "1000"],
 }
 
 

@@ -1,4 +1,4 @@
-"""The ``inpaint-async`` commands: edit, batch, models, balance, top-up, emulate, demo."""
+"""The ``inpaint-async`` commands: edit, batch, models, balance, top-up, emulate, demo, report."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from ._errors import (
 )
 from ._output import Output, safe
 from ._progress import BatchDisplay, batch_exit_code, print_summary
+from ._report import add_batch_option, add_parser, run_report, write_batch_report
 
 if TYPE_CHECKING:
     from .._client import InpaintClient
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("--job-timeout", type=float, default=900.0, help="seconds per job")
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_batch_option(batch)
     _add_edit_params(batch)
 
     models = sub.add_parser("models", help="list the edit models and their prices")
@@ -127,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="inpaint-demo-out", help="output folder")
     demo.add_argument("--jobs", type=int, default=12, help="number of sample images")
     demo.add_argument("--quiet", action="store_true", help="no progress bar; summary only")
+    add_parser(sub)
     add_json_flag(sub)
     return parser
 
@@ -169,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(
                 run_demo(output, out_dir=Path(args.out), jobs=args.jobs, quiet=args.quiet)
             )
+        if args.command == "report":
+            return run_report(args, output)
         return asyncio.run(_dispatch(args, output))
     except KeyboardInterrupt:
         output.note("interrupted")
@@ -339,6 +344,7 @@ async def _batch(client: InpaintClient, args: argparse.Namespace, output: Output
         raise ValidationError(str(exc), param="concurrency") from None
     summary = await display.run(runner)
     print_summary(summary, output, outputs=Path(args.out))
+    write_batch_report(args, summary, journal, output)
     return batch_exit_code(summary)
 
 
