@@ -12,18 +12,23 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .._transport import is_part_file_of
+
 __all__ = ["OutputFolders"]
 
 _SUFFIX = ".part"
 
 
 def _owner(name: str) -> str | None:
-    """The output name a temp file ``.<output>.<random>.part`` belongs to, else ``None``."""
+    """The output name a temp file ``.<output>.<random>.part`` belongs to, else ``None``.
+
+    Exact, as :func:`~inpaint_async._transport.is_part_file_of` (no glob: ``photo[1].png`` never
+    owns the temp file of ``photo1.png``).
+    """
     if not (name.startswith(".") and name.endswith(_SUFFIX)):
         return None
-    stem = name[1 : -len(_SUFFIX)]
-    owner, dot, rand = stem.rpartition(".")
-    return owner if dot and owner and rand else None
+    owner = name[1 : -len(_SUFFIX)].rpartition(".")[0]
+    return owner if owner and is_part_file_of(name, owner) else None
 
 
 class OutputFolders:

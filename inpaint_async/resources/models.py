@@ -110,7 +110,7 @@ class Models:
         request_id = raw.headers.get(H_CF_RAY)
         try:
             payload = json.loads(raw.content)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise UnexpectedResponseError(
                 "GET /models did not return JSON", request_id=request_id
             ) from None
