@@ -41,13 +41,13 @@ Every error pickles and unpickles (multiprocessing, ``ProcessPoolExecutor``, Cel
 generic :meth:`InpaintError.__reduce__` rebuilds it without calling the keyword-only
 constructors, and response headers are kept as a picklable ``CIMultiDict`` copy.
 
-The status → class table is :data:`STATUS_CLASSES`; :func:`make_status_error` builds the error
-from a response and never fails on an odd body (an HTML page from Cloudflare is kept as text).
+The status → class table is :data:`STATUS_CLASSES`. This module is a leaf: turning a response into
+one of these errors (``make_status_error``, which never fails on an odd body) is
+:mod:`inpaint_async._response`'s job.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -55,8 +55,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from multidict import CIMultiDict
-
-from ._constants import H_CF_RAY
 
 if TYPE_CHECKING:
     from .x402.models import PaymentRequiredBody, WalletCreditRequired
@@ -97,10 +95,8 @@ __all__ = [
     "ValidationError",
     "WalletCreditError",
     "X402DiscoveryError",
-    "make_status_error",
+    "status_class",
 ]
-
-_MAX_MESSAGE_CHARS = 300
 
 
 def _rebuild(cls: type[InpaintError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
@@ -459,66 +455,9 @@ STATUS_CLASSES: dict[int, type[APIStatusError]] = {
 }
 
 
-def parse_body(raw: bytes) -> Any:
-    """Decode an error body: JSON when it parses, else text (an HTML page stays text)."""
-    text = raw.decode("utf-8", errors="replace")
-    stripped = text.lstrip()
-    if stripped[:1] in ("{", "["):
-        try:
-            return json.loads(text)
-        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested 100k deep
-            pass
-    return text
-
-
-def _message_of(body: Any, status: int) -> str:
-    if isinstance(body, dict):
-        for key in ("message", "error"):
-            value = body.get(key)
-            if isinstance(value, str) and value:
-                return value[:_MAX_MESSAGE_CHARS]
-            if isinstance(value, dict) and isinstance(value.get("message"), str):
-                return str(value["message"])[:_MAX_MESSAGE_CHARS]
-    if isinstance(body, str) and body.strip():
-        text = " ".join(body.split())
-        if text.lower().startswith(("<!doctype", "<html")):
-            return f"HTTP {status} (non-JSON error page)"
-        return text[:_MAX_MESSAGE_CHARS]
-    return f"HTTP {status}"
-
-
 def status_class(status: int) -> type[APIStatusError]:
     """The exception class for an HTTP status (the table above, 5xx → ServerError)."""
     cls = STATUS_CLASSES.get(status)
     if cls is not None:
         return cls
     return ServerError if status >= 500 else APIStatusError
-
-
-def make_status_error(
-    status: int,
-    body: Any,
-    headers: Mapping[str, str],
-    *,
-    retry_after: float | None = None,
-    reset_at: datetime | None = None,
-) -> APIStatusError:
-    """Build the typed error for an error response. Never raises on an unexpected body."""
-    request_id = headers.get(H_CF_RAY) or headers.get(H_CF_RAY.upper())
-    message = _message_of(body, status)
-    if status == 402:
-        from .x402._parse import payment_required_error
-
-        return payment_required_error(message, body=body, headers=headers, request_id=request_id)
-    cls = status_class(status)
-    if cls is RateLimitError:
-        return RateLimitError(
-            message,
-            status_code=status,
-            body=body,
-            headers=headers,
-            request_id=request_id,
-            retry_after=retry_after,
-            reset_at=reset_at,
-        )
-    return cls(message, status_code=status, body=body, headers=headers, request_id=request_id)

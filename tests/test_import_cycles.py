@@ -115,17 +115,9 @@ def _without_package_reexports(graph: dict[str, set[str]]) -> dict[str, set[str]
     return pruned
 
 
-#: Known cycles still to break, each with where it is being broken. Keep this empty.
-PENDING: list[list[str]] = [
-    # make_status_error decodes 402 bodies through x402._parse, which raises _exceptions' classes:
-    # it moves to _response.py with the response-path work (issue 16, item 1).
-    ["inpaint_async._exceptions", "inpaint_async.x402._parse"],
-]
-
-
 def test_the_package_has_no_runtime_import_cycle() -> None:
     """No group of modules imports each other in code that can run (TYPE_CHECKING aside)."""
-    assert _cycles(_without_package_reexports(_graph())) == PENDING
+    assert _cycles(_without_package_reexports(_graph())) == []
 
 
 def test_the_cycle_finder_finds_a_cycle() -> None:

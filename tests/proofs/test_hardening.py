@@ -50,8 +50,8 @@ from inpaint_async._exceptions import (
     APIStatusError,
     BadRequestError,
     SpendCapError,
-    make_status_error,
 )
+from inpaint_async._response import make_status_error
 from inpaint_async.batch import (
     AdaptiveLimiter,
     BatchRunner,
