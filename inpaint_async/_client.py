@@ -35,8 +35,8 @@ from ._network import NetworkOptions, Verify
 from ._options import Query, RequestOptions
 from ._response import image_result, status_error
 from ._retry import RetryPolicy
-from ._transport import Body, BodyLimits, RawResponse, Timeouts, Transport
 from ._version import __version__
+from ._wire import Body, BodyLimits, RawResponse, Timeouts
 from .auth import Auth, BearerAuth
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
     import aiohttp
 
+    from ._transport import Transport
     from .batch import BatchRunner, EditJob
     from .resources.images import Images
     from .resources.models import Models
@@ -213,12 +214,19 @@ class InpaintClient:
         self.default_headers = dict(default_headers or {})
         self.retry = retry or RetryPolicy()
         self.top_up_policy = top_up
-        self._transport = _transport or Transport(
-            session=session,
-            connection_limit=connection_limit,
-            network=NetworkOptions(proxy=proxy, trust_env=trust_env, verify=verify),
-        )
-        self._is_root = _transport is None
+        if _transport is None:
+            # aiohttp loads with the first client, not with `import inpaint_async`.
+            from ._transport import Transport
+
+            _transport = Transport(
+                session=session,
+                connection_limit=connection_limit,
+                network=NetworkOptions(proxy=proxy, trust_env=trust_env, verify=verify),
+            )
+            self._is_root = True
+        else:
+            self._is_root = False
+        self._transport = _transport
         # State shared by this client and every client derived with with_options().
         self._shared: dict[str, Any] = _shared if _shared is not None else {}
         self._base_headers = {

@@ -20,7 +20,8 @@ from typing import IO, Any
 
 from ._constants import MAX_IMAGE_BYTES, MAX_PIXELS, MIN_PIXELS, MIN_SIDE
 from ._exceptions import ValidationError
-from ._transport import FilePart, JSONFragment, open_regular
+from ._files import open_regular
+from ._wire import FilePart, JSONFragment
 
 __all__ = ["ImageInput", "PreparedImage", "prepare_image", "pure_base64", "sniff_image_type"]
 

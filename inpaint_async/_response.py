@@ -68,7 +68,7 @@ from ._headers import (
     rate_limit_state,
 )
 from ._inputs import image_size, sniff_image_type
-from ._transport import RawResponse
+from ._wire import RawResponse
 
 if TYPE_CHECKING:
     from .types.results import ImageResult, ModelDeprecation

@@ -24,24 +24,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
-import re
-import stat
 import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
 import aiohttp
 import aiohttp.payload
-from multidict import CIMultiDictProxy
 from yarl import URL
 
 from ._constants import (
-    DEFAULT_MAX_IMAGE_RESPONSE_BYTES,
-    DEFAULT_MAX_JSON_RESPONSE_BYTES,
     H_CF_RAY,
 )
 from ._exceptions import (
@@ -51,7 +44,9 @@ from ._exceptions import (
     OutcomeUnknownError,
     ResponseTooLargeError,
 )
+from ._files import is_part_file_of, open_regular
 from ._network import NetworkOptions
+from ._wire import Body, BodyLimits, FilePart, JSONFragment, RawResponse, Timeouts, encode_json
 
 __all__ = [
     "Body",
@@ -70,114 +65,6 @@ _CHUNK = 64 * 1024
 _MAX_ERROR_BODY = 64 * 1024
 _INLINE_READ = 256 * 1024
 _WRITE_SLICE = 256 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Timeouts:
-    """Per-attempt timeouts in seconds (``None`` = no limit).
-
-    ``read`` bounds the silence between two reads; ``total`` bounds the whole attempt (connect,
-    upload and download), so a server trickling one byte at a time cannot hold a call for ever.
-    """
-
-    connect: float | None
-    read: float | None
-    total: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BodyLimits:
-    """The largest success bodies read, in (decompressed) bytes: images and anything else."""
-
-    image: int = DEFAULT_MAX_IMAGE_RESPONSE_BYTES
-    json: int = DEFAULT_MAX_JSON_RESPONSE_BYTES
-
-
-@dataclass(frozen=True, slots=True)
-class FilePart:
-    """A file part of a multipart body, streamed from ``source`` on every attempt.
-
-    ``source`` is a path (reopened per attempt), a binary file object (rewound to ``start`` per
-    attempt, never closed by us) or bytes.
-    """
-
-    name: str
-    source: Path | IO[bytes] | bytes
-    filename: str
-    content_type: str
-    size: int
-    start: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class JSONFragment:
-    """A JSON value already serialized (a string proven to need no escaping, in its quotes).
-
-    A body value of this type, or a list of them, is spliced into the JSON body as is: a 260 KB
-    base64 image is then copied once instead of being scanned for characters to escape.
-    """
-
-    data: bytes
-
-
-def encode_json(obj: Any) -> bytes:
-    """``obj`` as UTF-8 JSON, splicing top-level :class:`JSONFragment` values unescaped."""
-    if not isinstance(obj, dict):
-        return json.dumps(obj).encode()
-    parts = [b"{"]
-    for i, (key, value) in enumerate(obj.items()):
-        if i:
-            parts.append(b", ")
-        parts.append(json.dumps(key).encode() + b": ")
-        if isinstance(value, JSONFragment):
-            parts.append(value.data)
-        elif isinstance(value, list) and any(isinstance(v, JSONFragment) for v in value):
-            parts.append(b"[")
-            parts.append(b", ".join(_fragment(v) for v in value))
-            parts.append(b"]")
-        else:
-            parts.append(json.dumps(value).encode())
-    parts.append(b"}")
-    return b"".join(parts)
-
-
-def _fragment(value: Any) -> bytes:
-    return value.data if isinstance(value, JSONFragment) else json.dumps(value).encode()
-
-
-@dataclass(frozen=True, slots=True)
-class Body:
-    """A replayable request body: JSON, or multipart text fields plus file parts.
-
-    ``json`` is a JSON-able object whose top-level values may be :class:`JSONFragment` s.
-    """
-
-    json: Any = None
-    fields: Sequence[tuple[str, str]] = ()
-    files: Sequence[FilePart] = ()
-
-    @property
-    def is_multipart(self) -> bool:
-        return bool(self.files)
-
-
-@dataclass(slots=True)
-class RawResponse:
-    """What came back: status, headers, and the body.
-
-    With ``output=``, a success image is in the temporary file ``path`` (not yet at ``output``)
-    and ``head`` holds its first bytes; when writing it failed, ``write_error`` is set and
-    ``content`` holds the bytes instead (as far as they could be kept).
-    """
-
-    status: int
-    headers: CIMultiDictProxy[str]
-    content: bytes = b""
-    path: Path | None = None
-    output: Path | None = None
-    head: bytes = b""
-    size: int = 0
-    write_error: OSError | None = None
 
 
 class _FilePayload(aiohttp.payload.Payload):
@@ -228,44 +115,6 @@ class _FilePayload(aiohttp.payload.Payload):
         finally:
             if owned:
                 fh.close()
-
-
-def open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
-    """Open a file for reading without ever blocking, and only if it is a regular file.
-
-    ``O_NONBLOCK`` makes opening a FIFO return at once instead of waiting for a writer; the
-    ``fstat`` then refuses it (and devices, sockets) with ``IsADirectoryError`` for a folder and
-    ``OSError(EINVAL)`` for anything else that is not a regular file.
-    """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags)
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(21, "Is a directory", str(path))
-        if not stat.S_ISREG(mode):
-            raise OSError(22, "not a regular file", str(path))
-        if flags & getattr(os, "O_NONBLOCK", 0):
-            os.set_blocking(fd, True)
-    except BaseException:
-        os.close(fd)
-        raise
-    return os.fdopen(fd, "rb")
-
-
-_PART_RANDOM = re.compile(r"[a-z0-9_]{8}")
-
-
-def is_part_file_of(name: str, output_name: str) -> bool:
-    """Whether ``name`` is a temp file :func:`_stream_to_temp` made for ``output_name``.
-
-    Exact matching, no glob: ``photo[1].png`` must not match the temp file of ``photo1.png``,
-    and ``*`` must not match every job's.
-    """
-    prefix = f".{output_name}."
-    if not (name.startswith(prefix) and name.endswith(".part")):
-        return False
-    return bool(_PART_RANDOM.fullmatch(name[len(prefix) : -len(".part")]))
 
 
 def _form(body: Body) -> aiohttp.FormData:

@@ -34,13 +34,13 @@ def test_batch_names_load_lazily() -> None:
 
 
 def test_heavy_modules_load_on_first_use() -> None:
-    """`import inpaint_async` loads neither tenacity, pydantic, eth-account nor the x402 code."""
+    """`import inpaint_async` loads neither aiohttp, tenacity, pydantic, eth-account nor x402."""
     import subprocess
     import sys
 
     code = (
         "import sys, inpaint_async\n"
-        "heavy = ('tenacity', 'pydantic', 'eth_account', 'inpaint_async.x402', "
+        "heavy = ('aiohttp', 'tenacity', 'pydantic', 'eth_account', 'inpaint_async.x402', "
         "'inpaint_async.types.catalogue')\n"
         "loaded = [m for m in sys.modules if m.startswith(heavy)]\n"
         "assert not loaded, loaded\n"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .._transport import is_part_file_of
+from .._files import is_part_file_of
 
 __all__ = ["OutputFolders"]
 
@@ -22,7 +22,7 @@ _SUFFIX = ".part"
 def _owner(name: str) -> str | None:
     """The output name a temp file ``.<output>.<random>.part`` belongs to, else ``None``.
 
-    Exact, as :func:`~inpaint_async._transport.is_part_file_of` (no glob: ``photo[1].png`` never
+    Exact, as :func:`~inpaint_async._files.is_part_file_of` (no glob: ``photo[1].png`` never
     owns the temp file of ``photo1.png``).
     """
     if not (name.startswith(".") and name.endswith(_SUFFIX)):

@@ -35,7 +35,7 @@ from ._outputs import OutputFolders
 
 if TYPE_CHECKING:
     from .._client import InpaintClient
-    from .._transport import RawResponse
+    from .._wire import RawResponse
     from ..types.results import EditResult
 
 __all__ = [

@@ -19,7 +19,7 @@ from ._errors import EXIT_OK, EXIT_OTHER, describe_error
 from ._output import Output, safe
 
 if TYPE_CHECKING:
-    from .._transport import RawResponse
+    from .._wire import RawResponse
 
 __all__ = ["run_demo"]
 

@@ -15,7 +15,7 @@ from .._exceptions import ValidationError
 from .._inputs import ImageInput, PreparedImage, prepare_image
 from .._options import Query, RequestOptions
 from .._retry import RetryPolicy
-from .._transport import Body
+from .._wire import Body
 from ..types.params import (
     AspectRatio,
     EditParams,

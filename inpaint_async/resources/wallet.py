@@ -29,7 +29,7 @@ from .._exceptions import (
 )
 from .._logging import logger
 from .._retry import RetryPolicy, server_wait
-from .._transport import RawResponse
+from .._wire import RawResponse
 from ..x402.models import (
     PaymentRequiredBody,
     PaymentRequirement,

@@ -49,7 +49,7 @@ from .models import TopUpResult, WalletBalance
 
 if TYPE_CHECKING:
     from .._client import InpaintClient
-    from .._transport import RawResponse
+    from .._wire import RawResponse
     from ..auth.wallet import WalletAuth
 
 __all__ = ["TopUpCoordinator", "TopUpPolicy", "to_usd"]
