@@ -25,8 +25,10 @@ import argparse
 import asyncio
 import json
 import os
+import struct
 import tempfile
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,7 @@ _CONCURRENCY = 32
 
 def _instant_client() -> Any:
     """An InpaintClient whose transport answers at once: the catalogue, or a 1 KB image written
-    to ``output`` (temp file + rename, as the real transport does, without the fsync)."""
+    to a temp file next to ``output`` (as the real transport does, without the fsync)."""
     from multidict import CIMultiDict, CIMultiDictProxy
 
     from inpaint_async import BearerAuth, InpaintClient
@@ -47,7 +49,10 @@ def _instant_client() -> Any:
     catalogue = json.dumps(
         {"object": "list", "data": [m for m in build_catalogue() if m["type"] == "inpaint"]}
     ).encode()
-    image = b"\x89PNG\r\n\x1a\n" + b"\0" * 1016
+    ihdr = struct.pack(">IIBBBBB", 512, 512, 8, 2, 0, 0, 0)
+    crc = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr) & 0xFFFFFFFF)
+    head = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + crc
+    image = head + b"\0" * (1024 - len(head))  # a readable PNG header: the client checks it
     ok = CIMultiDictProxy(
         CIMultiDict({"content-type": "image/png", "cf-ray": "bench", "x-venice-model-id": "m"})
     )
@@ -60,10 +65,10 @@ def _instant_client() -> Any:
             output: Path | None = kw.get("output")
             if output is None:
                 return RawResponse(200, ok, content=image)
-            tmp = output.with_name(f".{output.name}.bench0000.part")
+            # As the real transport: the body in a temp file; the client moves it into place.
+            tmp = output.with_name(f".{output.name}.bench000.part")
             tmp.write_bytes(image)
-            os.replace(tmp, output)
-            return RawResponse(200, ok, path=output)
+            return RawResponse(200, ok, path=tmp, output=output, head=image, size=len(image))
 
     return InpaintClient(
         auth=BearerAuth("bench-key"), base_url="http://127.0.0.1:9/api/v1",
