@@ -25,6 +25,7 @@ from ._exceptions import (
     PayloadTooLargeError,
     PaymentRequiredError,
     PermissionDeniedError,
+    PriceError,
     RateLimitError,
     ResponseTooLargeError,
     ServerError,
@@ -47,6 +48,7 @@ if _TYPE_CHECKING:
     from ._pricing import estimate_cost
     from ._sync import SyncInpaintClient
     from .batch import BatchRunner, BatchSummary, EditJob, JobOutcome
+    from .spend import TopUpPolicy
     from .types.catalogue import Model, ModelCatalogue
     from .types.results import (
         BackgroundRemoveResult,
@@ -59,7 +61,6 @@ if _TYPE_CHECKING:
     )
     from .x402.models import TopUpResult, WalletBalance
     from .x402.payment import PaymentRailError
-    from .x402.topup import TopUpPolicy
 
 __all__ = [
     "APIConnectionError",
@@ -98,6 +99,7 @@ __all__ = [
     "PaymentRailError",
     "PaymentRequiredError",
     "PermissionDeniedError",
+    "PriceError",
     "RateLimitError",
     "RateLimitState",
     "ResponseTooLargeError",
@@ -142,7 +144,7 @@ _LAZY = {
     ),
     **dict.fromkeys(("TopUpResult", "WalletBalance"), ".x402.models"),
     "PaymentRailError": ".x402.payment",
-    "TopUpPolicy": ".x402.topup",
+    "TopUpPolicy": ".spend",
     "SyncInpaintClient": "._sync",
     "estimate_cost": "._pricing",
 }

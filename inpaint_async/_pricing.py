@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from ._checks import check_request
-from ._exceptions import ValidationError
+from ._exceptions import PriceError, ValidationError
 
 if TYPE_CHECKING:
     from .types.catalogue import Model
@@ -76,8 +76,8 @@ def estimate_cost(
         price = pricing.resolutions[tier].usd
     if price is None:
         if pricing.inpaint is None:
-            raise ValidationError(
-                f"{model.id} has no inpaint price in the catalogue", param="model"
+            raise PriceError(
+                f"{model.id} has no inpaint price in the catalogue", model=model.id, price_usd=None
             )
         price = pricing.inpaint.usd
     extra = pricing.input_images

@@ -67,8 +67,8 @@ async def run_demo(output: Output, *, out_dir: Path, jobs: int = 12, quiet: bool
     from .._client import InpaintClient
     from ..auth.wallet import WalletAuth
     from ..batch import BatchRunner, EditJob
+    from ..spend import TopUpPolicy
     from ..testing import Emulator
-    from ..x402.topup import TopUpPolicy
     from ._progress import BatchDisplay, print_summary
 
     say = output.say

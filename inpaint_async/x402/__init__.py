@@ -1,10 +1,11 @@
-"""x402: the 402 bodies and their classification, top-up payments, and automatic top-ups.
+"""x402: the 402 bodies and their classification, and top-up payment building. Pure, no I/O.
 
 - :mod:`.models` and :mod:`._parse`: the 402 and wallet-endpoint bodies as pydantic models, and the
-  402 → typed error classification (pure);
-- :mod:`.payment`: rail selection, amount checks and the EIP-3009 authorization header (pure);
-- :mod:`.topup`: :class:`~inpaint_async.TopUpPolicy` and the per-wallet coordinator that tops up
-  (the I/O part; the spend ledger in :mod:`inpaint_async.spend` holds the money state).
+  402 → typed error classification;
+- :mod:`.payment`: rail selection, amount checks and the EIP-3009 authorization header.
+
+Topping up (:class:`~inpaint_async.TopUpPolicy`, the ledger that holds the money state, the top-up
+procedure) lives in :mod:`inpaint_async.spend`.
 
 ``import inpaint_async`` loads none of this: it loads when a wallet tops up or a 402 is parsed.
 """
