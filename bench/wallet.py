@@ -63,8 +63,8 @@ async def _stall(base: str, requests: int, kind: str) -> float:
     """Max ticker lateness (s) while ``requests`` signed GETs run, all launched at once.
 
     Signed GETs (``client.request``) rather than edits: launching 256 edits at once stalls the
-    loop on the edits' own local checks, which has nothing to do with the wallet. The Bearer
-    control runs under the same 5-in-flight bound, so the difference is the wallet's.
+    loop on the edits' own local checks, which has nothing to do with the wallet. Both runs
+    take the same 5-in-flight bound before each request, so the difference is the wallet's.
     """
     from inpaint_async import InpaintClient, WalletAuth
 
@@ -72,13 +72,12 @@ async def _stall(base: str, requests: int, kind: str) -> float:
     worst = 0.0
     done = False
     async with InpaintClient(auth=auth, base_url=base) as client:
-        # The wallet's own gate holds 5 in flight; the Bearer control gets the same bound here.
-        bound = asyncio.Semaphore(5) if kind != "wallet" else None
+        # Both runs hold the same five-in-flight bound, taken before the request starts: the
+        # wallet's own gate (also five) then never queues, and what the two runs launch in one
+        # pass of the loop is the same, so the difference is the wallet's signing and gate.
+        bound = asyncio.Semaphore(5)
 
         async def one() -> None:
-            if bound is None:
-                await client.request("GET", "/x402/balance/0x0")
-                return
             async with bound:
                 await client.request("GET", "/x402/balance/0x0")
 
