@@ -1,4 +1,4 @@
-"""The ``inpaint-async`` commands: edit, batch, models, balance, top-up, emulate, demo."""
+"""The ``inpaint-async`` commands: edit, batch, models, balance, top-up, emulate, demo, mcp."""
 
 from __future__ import annotations
 
@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="inpaint-demo-out", help="output folder")
     demo.add_argument("--jobs", type=int, default=12, help="number of sample images")
     demo.add_argument("--quiet", action="store_true", help="no progress bar; summary only")
+    from ._mcp import add_parser as add_mcp_parser
+
+    add_mcp_parser(sub)
     return parser
 
 
@@ -145,6 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(args_list)
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
+    if args.command == "mcp":
+        from ._mcp import run as run_mcp
+
+        return run_mcp(args)
     try:
         if args.command == "demo":
             from ._demo import run_demo

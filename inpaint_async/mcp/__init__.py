@@ -24,10 +24,14 @@ What the server guarantees (docs/agents.md):
   ``may_have_been_charged``; no key, signature or password is ever in a result or a log line.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._guard import CapExceededError, SpendGuard
 from ._options import ServerOptions
 from ._sandbox import Sandbox, SandboxError
-from ._server import InpaintMCP, build_server
+
+if TYPE_CHECKING:
+    from ._server import InpaintMCP, build_server
 
 __all__ = [
     "CapExceededError",
@@ -38,3 +42,13 @@ __all__ = [
     "SpendGuard",
     "build_server",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The server needs the ``mcp`` package; the options, sandbox and guard do not (the CLI's
+    # parser reads the defaults without the extra installed).
+    if name in ("InpaintMCP", "build_server"):
+        from . import _server
+
+        return getattr(_server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -94,7 +94,11 @@ def failure_from(exc: BaseException, *, sent: bool) -> ToolFailure:
     if isinstance(exc, SandboxError):
         return ToolFailure("outside_sandbox", text)
     if isinstance(exc, ValidationError):
-        code = "unknown_model" if exc.param == "model" and "unknown model" in text else "invalid_request"
+        code = (
+            "unknown_model"
+            if exc.param == "model" and "unknown model" in text
+            else "invalid_request"
+        )
         return ToolFailure(code, text)
     if isinstance(exc, ConfigurationError):
         return ToolFailure("configuration", text)

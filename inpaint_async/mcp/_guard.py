@@ -104,7 +104,9 @@ class GuardStatus:
             )
         if self.max_per_day_usd is not None:
             left.append(
-                self.max_per_day_usd - (self.day_spent_usd or ZERO) - (self.day_reserved_usd or ZERO)
+                self.max_per_day_usd
+                - (self.day_spent_usd or ZERO)
+                - (self.day_reserved_usd or ZERO)
             )
         return max(ZERO, min(left)) if left else None
 

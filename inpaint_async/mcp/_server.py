@@ -6,12 +6,11 @@ and resolvers' annotations at registration, and the resolvers are closures it mu
 
 import logging
 import time
-import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Annotated, Any, Literal
+from typing import IO, Any, Literal
 
 import anyio
 from mcp.server.mcpserver import (
@@ -20,9 +19,7 @@ from mcp.server.mcpserver import (
     Context,
     DeclinedElicitation,
     Elicit,
-    ElicitationResult,
     MCPServer,
-    Resolve,
 )
 from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
 from mcp_types.version import is_version_at_least
@@ -240,8 +237,10 @@ class InpaintMCP:
 
     def _require_credentials(self) -> None:
         if self.credential_error is not None:
-            code = "missing_credentials" if self.credential_error == MISSING_CREDENTIALS else (
-                "bad_credentials"
+            code = (
+                "missing_credentials"
+                if self.credential_error == MISSING_CREDENTIALS
+                else "bad_credentials"
             )
             raise ToolFailure(code, self.credential_error)
 
@@ -294,16 +293,15 @@ class InpaintMCP:
     ) -> Plan:
         if not images:
             raise ValidationError("images must hold at least one image", param="images")
-        sources = [
-            self.sandbox.image(img, param=f"images[{i}]")
-            for i, img in enumerate(images)
-        ]
+        sources = [self.sandbox.image(img, param=f"images[{i}]") for i, img in enumerate(images)]
         entry = await self._inpaint_model(model)
         cost = self._edit_price(
             entry, resolution=resolution, quality=quality, images=len(images),
             enhance_prompt=enhance_prompt, endpoint="multi_edit",
         )  # fmt: skip
-        output = self.sandbox.output_path(output_name, stem="multi-edit", output_format=output_format)
+        output = self.sandbox.output_path(
+            output_name, stem="multi-edit", output_format=output_format
+        )
         names = ", ".join(self.sandbox.describe(i) for i in images)
         plan = Plan("multi_edit_images", entry.id, cost, f"multi-edit of {names}: "
                     f"{_short(prompt)!r}", self._unsent, output)  # fmt: skip
@@ -425,14 +423,18 @@ class InpaintMCP:
     def _check_confirmation(self, outcome: Any, plan: Plan) -> None:
         """Raise unless the call may go ahead: no confirmation needed, or the user accepted."""
         if isinstance(outcome, DeclinedElicitation):
-            raise ToolFailure("confirmation_declined", "the user declined this spend; nothing was sent")
+            raise ToolFailure(
+                "confirmation_declined", "the user declined this spend; nothing was sent"
+            )
         if isinstance(outcome, CancelledElicitation):
             raise ToolFailure("confirmation_cancelled", "the user cancelled; nothing was sent")
         data = outcome.data if isinstance(outcome, AcceptedElicitation) else None
         if isinstance(data, Confirm):
             if data.confirm:
                 return
-            raise ToolFailure("confirmation_declined", "the user declined this spend; nothing was sent")
+            raise ToolFailure(
+                "confirmation_declined", "the user declined this spend; nothing was sent"
+            )
         if isinstance(data, Gate):
             if data.verdict == "accepted" and plan.cost <= data.cost:
                 return
@@ -572,4 +574,3 @@ INSTRUCTIONS = (
 def build_server(options: ServerOptions) -> InpaintMCP:
     """Build the agent server for ``options`` (``.server`` is the ``MCPServer``)."""
     return InpaintMCP(options)
-

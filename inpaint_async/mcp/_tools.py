@@ -189,9 +189,14 @@ def _register_read_only(app: InpaintMCP, server: MCPServer[Any]) -> None:
                 "spent_usd": usd(st.session_spent_usd),
                 "reserved_usd": usd(st.session_reserved_usd),
             },
-            "last_24h": {"spent_usd": usd(st.day_spent_usd), "reserved_usd": usd(st.day_reserved_usd)},
+            "last_24h": {
+                "spent_usd": usd(st.day_spent_usd),
+                "reserved_usd": usd(st.day_reserved_usd),
+            },
             "remaining_usd": usd(remaining),
-            "confirm_above_usd": None if app.options.no_confirm else str(app.options.confirm_above_usd),
+            "confirm_above_usd": None
+            if app.options.no_confirm
+            else str(app.options.confirm_above_usd),
             "models_allowed": sorted(app.options.models) if app.options.models else None,
             "ledger": st.ledger,
             "credentials": app.credential_error is None,
@@ -272,7 +277,9 @@ def _register_paid(app: InpaintMCP, server: MCPServer[Any]) -> None:
         prompt: Annotated[str, Field(description="What to make of the images.")],
         confirmation: Annotated[ElicitationResult[Confirm], Resolve(ask_multi_edit)],
         model: ModelId = None,
-        quality: Annotated[str | None, Field(description="low, medium or high (tiered models)")] = None,
+        quality: Annotated[
+            str | None, Field(description="low, medium or high (tiered models)")
+        ] = None,
         aspect_ratio: str | None = None,
         resolution: str | None = None,
         output_format: OutputFormat | None = None,
@@ -300,7 +307,9 @@ def _register_paid(app: InpaintMCP, server: MCPServer[Any]) -> None:
     async def upscale_image(
         image: Image,
         confirmation: Annotated[ElicitationResult[Confirm], Resolve(ask_upscale)],
-        scale: Annotated[float, Field(ge=1, le=4, description="2 to 4 (price: up to 2x, above)")] = 2,
+        scale: Annotated[
+            float, Field(ge=1, le=4, description="2 to 4 (price: up to 2x, above)")
+        ] = 2,
         creativity: Annotated[float | None, Field(ge=0, le=0.02)] = None,
         output_name: OutputName = None,
     ) -> CallToolResult:
