@@ -26,9 +26,17 @@ from .._exceptions import InpaintError
 if TYPE_CHECKING:
     from ..spend import EditReservation, SpendLedger
 
-__all__ = ["CapExceededError", "EditLedger", "GuardTicket", "SpendGuard"]
+__all__ = ["CapExceededError", "EditLedger", "GuardTicket", "SpendGuard", "money"]
 
 ZERO = Decimal(0)
+_CENT = Decimal("0.01")
+
+
+def money(value: Decimal) -> Decimal:
+    """``value`` written plainly: no trailing zeros beyond the cents (0.1200 → 0.12, 2 → 2.00)."""
+    plain = value.normalize()
+    exponent = plain.as_tuple().exponent
+    return plain.quantize(_CENT) if isinstance(exponent, int) and exponent > -2 else plain
 
 
 class EditLedger(Protocol):
@@ -59,9 +67,9 @@ class CapExceededError(InpaintError):
         self, cap: str, *, cap_usd: Decimal, spent_usd: Decimal, requested_usd: Decimal
     ) -> None:
         self.cap = cap
-        self.cap_usd = cap_usd
-        self.spent_usd = spent_usd
-        self.requested_usd = requested_usd
+        self.cap_usd = cap_usd = money(cap_usd)
+        self.spent_usd = spent_usd = money(spent_usd)
+        self.requested_usd = requested_usd = money(requested_usd)
         label = cap.replace("_", "-")
         if cap == "per_call":
             text = f"this call costs ${requested_usd}, above the {label} cap of ${cap_usd}"
@@ -108,7 +116,7 @@ class GuardStatus:
                 - (self.day_spent_usd or ZERO)
                 - (self.day_reserved_usd or ZERO)
             )
-        return max(ZERO, min(left)) if left else None
+        return money(max(ZERO, min(left))) if left else None
 
 
 class SpendGuard:
@@ -227,12 +235,15 @@ class SpendGuard:
             st = await self.ledger.status()
             day_spent = _dec(st.edit_spent_24h_usd)
             day_reserved = _dec(st.edit_reserved_usd)
+        def opt(value: Decimal | None) -> Decimal | None:
+            return None if value is None else money(value)
+
         return GuardStatus(
-            max_per_call_usd=self.max_per_call_usd,
-            max_per_session_usd=self.max_per_session_usd,
-            max_per_day_usd=self.max_per_day_usd,
-            session_spent_usd=self.session_spent_usd,
-            session_reserved_usd=self.session_reserved_usd,
+            max_per_call_usd=opt(self.max_per_call_usd),
+            max_per_session_usd=opt(self.max_per_session_usd),
+            max_per_day_usd=opt(self.max_per_day_usd),
+            session_spent_usd=money(self.session_spent_usd),
+            session_reserved_usd=money(self.session_reserved_usd),
             day_spent_usd=day_spent,
             day_reserved_usd=day_reserved,
             ledger=self.ledger_label,
@@ -240,4 +251,4 @@ class SpendGuard:
 
 
 def _dec(value: Any) -> Decimal:
-    return ZERO if value is None else Decimal(str(value))
+    return ZERO if value is None else money(Decimal(str(value)))

@@ -38,7 +38,7 @@ from .._version import __version__
 from ..types.catalogue import Model
 from ..types.results import ImageResult
 from ._errors import MISSING_CREDENTIALS, ToolFailure, failure_from
-from ._guard import CapExceededError, SpendGuard
+from ._guard import CapExceededError, SpendGuard, money
 from ._options import ServerOptions
 from ._sandbox import Sandbox
 
@@ -217,7 +217,7 @@ class InpaintMCP:
     @staticmethod
     def _edit_price(entry: Model, **kwargs: Any) -> Decimal:
         try:
-            return entry.estimate_cost(**kwargs)
+            return money(entry.estimate_cost(**kwargs))
         except ValidationError as exc:
             if "price" in str(exc):
                 raise ToolFailure(
@@ -233,7 +233,7 @@ class InpaintMCP:
             raise ToolFailure(
                 "no_price", f"{entry.id} has no {key!r} price in the catalogue; refusing to spend"
             )
-        return price
+        return money(price)
 
     def _require_credentials(self) -> None:
         if self.credential_error is not None:
@@ -477,6 +477,8 @@ class InpaintMCP:
         try:
             self._require_credentials()
             plan = await make_plan()
+            # A cap refusal says more than "not confirmed" (the gate does not ask then).
+            await self.guard.precheck(plan.cost)
             self._check_confirmation(outcome, plan)
             ticket = await self.guard.reserve(plan.cost, label=plan.tool)
             try:
