@@ -75,7 +75,7 @@ class Gate:
     """The confirmation step's own verdicts (a real answer arrives as ``Confirm``)."""
 
     verdict: Literal["not_needed", "invalid", "capped", "accepted", "declined", "cancelled",
-                     "no_capability", "timeout"]  # fmt: skip
+                     "no_capability", "timeout", "failed"]  # fmt: skip
     cost: Decimal = Decimal(0)
 
 
@@ -412,8 +412,8 @@ class InpaintMCP:
                 answer = await ctx.elicit(question, Confirm)
         except TimeoutError:
             return Gate("timeout", plan.cost)
-        except Exception:
-            return Gate("no_capability", plan.cost)
+        except Exception:  # no back-channel, or an answer that does not fit the form
+            return Gate("failed", plan.cost)
         if isinstance(answer, AcceptedElicitation):
             return Gate("accepted" if answer.data.confirm else "declined", plan.cost)
         if isinstance(answer, DeclinedElicitation):
@@ -450,6 +450,11 @@ class InpaintMCP:
                     f"no answer to the confirmation within {self.options.confirm_timeout:g} s; "
                     "nothing was sent",
                     retryable=True,
+                )
+            if data.verdict == "failed":
+                raise ToolFailure(
+                    "confirmation_failed",
+                    "the confirmation could not be completed (no usable answer); nothing was sent",
                 )
             if data.verdict == "no_capability":
                 raise ToolFailure(
