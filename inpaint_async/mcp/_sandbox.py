@@ -34,6 +34,18 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,150}$")
 _FORMATS = {"png": "png", "jpeg": "jpg", "jpg": "jpg", "webp": "webp"}
 
 
+#: How base64 of a PNG, JPEG, WebP or HEIC/AVIF file begins.
+_B64_IMAGE_HEADS = ("iVBORw0KGgo", "/9j/", "UklGR", "AAAA")
+
+
+def _looks_base64(text: str) -> bool:
+    """Raw base64 rather than a file name: base64 characters only, and an image's first bytes
+    (or longer than any sensible file name). Such a string is decoded, never opened as a path."""
+    if len(text) < 64 or not _B64_RE.match(text[:8192]):
+        return False
+    return text.startswith(_B64_IMAGE_HEADS) or len(text) > 1024
+
+
 class SandboxError(ValidationError):
     """A path names something outside the sandbox folders; nothing was opened or sent."""
 
@@ -76,7 +88,7 @@ class Sandbox:
             if not sep or ";base64" not in meta.lower():
                 raise ValidationError(f"{param}: a data URI must be base64-encoded", param=param)
             return self._decode(payload, param)
-        if len(text) > 1024 and _B64_RE.match(text[:8192]):
+        if _looks_base64(text):
             return self._decode(text, param)
         return self.input_path(text, param=param)
 
@@ -96,7 +108,7 @@ class Sandbox:
         head = text[:16].lower()
         if head.startswith(("http://", "https://")):
             return repr(text if len(text) <= 80 else text[:79] + "…")
-        if head.startswith("data:") or len(text) > 1024:
+        if head.startswith("data:") or _looks_base64(text):
             return f"an inline image of about {len(text) * 3 // 4 // 1024} KB"
         return repr(PurePath(text).name)
 
