@@ -241,13 +241,17 @@ def run(args: argparse.Namespace) -> int:
             check_http_host(args.host, token)
         app = build_server(options)
     except InpaintError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from ._output import clean
+
+        print(f"error: {clean(exc)}", file=sys.stderr)
         return 2
     transport = "stdio" if args.http is None else f"http://{args.host}:{args.http}/mcp"
     if args.http is not None and token:
         transport += f" (bearer token from {ENV_HTTP_TOKEN})"
+    from ._output import clean
+
     for line in banner(app, transport):
-        print(line, file=sys.stderr)
+        print(clean(line), file=sys.stderr)
     sys.stderr.flush()
 
     async def serve() -> None:
