@@ -89,9 +89,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="offer top_up_wallet (wallet only; always confirmed; capped)")  # fmt: skip
     p.add_argument("--max-top-up-usd", type=_usd, default=Decimal("10"),
                    help="largest single top-up top_up_wallet may sign (default 10)")  # fmt: skip
-    p.add_argument("--max-top-up-total-usd", type=_usd, default=Decimal("20"),
-                   help="what top_up_wallet may sign in total, counted by the ledger "
-                   "(default 20)")  # fmt: skip
+    p.add_argument("--max-top-up-per-day-usd", type=_usd, default=Decimal("20"),
+                   help="what the wallet's top-ups may sign in 24 hours, counted by the ledger "
+                   "across processes (default 20)")  # fmt: skip
     p.add_argument("--http", type=int, metavar="PORT",
                    help="serve streamable HTTP on PORT instead of stdio")  # fmt: skip
     p.add_argument("--host", default="127.0.0.1",
@@ -122,7 +122,7 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         ledger_path=args.ledger,
         allow_top_up=args.allow_top_up,
         max_top_up_usd=args.max_top_up_usd,
-        max_top_up_total_usd=args.max_top_up_total_usd,
+        max_top_up_per_day_usd=args.max_top_up_per_day_usd,
     )
 
 
@@ -212,7 +212,7 @@ def banner(app: InpaintMCP, transport: str) -> list[str]:
         state = "offered" if "top_up_wallet" in _tool_names(app) else "NOT offered (needs a wallet)"
         lines.append(
             f"  top_up_wallet: {state}; at most ${o.max_top_up_usd} each, "
-            f"${o.max_top_up_total_usd} in total; always confirmed"
+            f"${o.max_top_up_per_day_usd} per 24 hours; always confirmed"
         )
     return lines
 

@@ -235,6 +235,7 @@ class SpendGuard:
             st = await self.ledger.status()
             day_spent = _dec(st.edit_spent_24h_usd)
             day_reserved = _dec(st.edit_reserved_usd)
+
         def opt(value: Decimal | None) -> Decimal | None:
             return None if value is None else money(value)
 

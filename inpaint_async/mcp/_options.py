@@ -43,7 +43,8 @@ class ServerOptions:
             key; ``":memory:"``: a ledger that lives only as long as the process).
         allow_top_up: Offer the ``top_up_wallet`` tool (wallet auth only, always confirmed).
         max_top_up_usd: The largest single top-up ``top_up_wallet`` may sign.
-        max_top_up_total_usd: What the ledger lets top-ups of this wallet sign in total.
+        max_top_up_per_day_usd: What all top-ups of this wallet may sign in 24 hours (the
+            ledger counts them, across processes).
     """
 
     in_dir: Path
@@ -59,4 +60,4 @@ class ServerOptions:
     ledger_path: str | os.PathLike[str] | None = None
     allow_top_up: bool = False
     max_top_up_usd: Decimal = Decimal("10")
-    max_top_up_total_usd: Decimal = Decimal("20")
+    max_top_up_per_day_usd: Decimal = Decimal("20")

@@ -148,3 +148,15 @@ async def test_both_protocol_generations(key_env: Emulator, make_app: Any, mode:
     assert not result.is_error, result.structured_content
     assert len(answers.questions) == 1 and "$0.04" in answers.questions[0]
     assert edit_calls(key_env) == 1
+
+
+def test_the_skill_file_ships_and_names_every_tool() -> None:
+    """The agent skill file is package data and describes every tool and the retry rule."""
+    from importlib.resources import files
+
+    skill = files("inpaint_async") / "skills" / "inpaint-async" / "SKILL.md"
+    text = skill.read_text(encoding="utf-8")
+    assert text.startswith("---\nname: inpaint-async\n")
+    for name in [*EXPECTED_ANNOTATIONS, "top_up_wallet"]:
+        assert f"`{name}`" in text, name
+    assert "may_have_been_charged" in text
