@@ -36,6 +36,8 @@ from .._exceptions import (
 )
 from .._version import __version__
 from ..types.catalogue import Model
+from ..types.params import AspectRatio, Quality, Resolution
+from ..types.params import OutputFormat as OutputFormat
 from ..types.results import ImageResult
 from ._errors import MISSING_CREDENTIALS, ToolFailure, failure_from
 from ._guard import CapExceededError, SpendGuard, money
@@ -60,7 +62,6 @@ PAID = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
 )
 
-OutputFormat = Literal["png", "jpeg", "webp"]
 PaidTool = Literal["edit_image", "multi_edit_images", "upscale_image", "remove_background"]
 
 
@@ -251,9 +252,9 @@ class InpaintMCP:
         image: str,
         prompt: str,
         model: str | None,
-        aspect_ratio: str | None,
-        resolution: str | None,
-        output_format: str | None,
+        aspect_ratio: AspectRatio | None,
+        resolution: Resolution | None,
+        output_format: OutputFormat | None,
         safe_mode: bool | None,
         enhance_prompt: bool,
         output_name: str | None,
@@ -283,10 +284,10 @@ class InpaintMCP:
         images: list[str],
         prompt: str,
         model: str | None,
-        quality: str | None,
-        aspect_ratio: str | None,
-        resolution: str | None,
-        output_format: str | None,
+        quality: Quality | None,
+        aspect_ratio: AspectRatio | None,
+        resolution: Resolution | None,
+        output_format: OutputFormat | None,
         safe_mode: bool | None,
         enhance_prompt: bool,
         output_name: str | None,

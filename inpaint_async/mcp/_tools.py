@@ -24,6 +24,7 @@ from mcp.server.mcpserver import Context, Elicit, ElicitationResult, MCPServer, 
 from mcp.types import CallToolResult
 from pydantic import Field
 
+from ..types.params import AspectRatio, Quality, Resolution
 from ._errors import failure_from
 from ._guard import CapExceededError
 from ._server import (
@@ -102,8 +103,8 @@ def _register_read_only(app: InpaintMCP, server: MCPServer[Any]) -> None:
     async def estimate_cost(
         tool: Literal["edit_image", "multi_edit_images", "upscale_image", "remove_background"],
         model: ModelId = None,
-        resolution: str | None = None,
-        quality: str | None = None,
+        resolution: Resolution | None = None,
+        quality: Quality | None = None,
         images: int = 1,
         enhance_prompt: bool = False,
         scale: float = 2,
@@ -217,9 +218,9 @@ def _register_paid(app: InpaintMCP, server: MCPServer[Any]) -> None:
         image: str,
         prompt: str,
         model: str | None,
-        aspect_ratio: str | None,
-        resolution: str | None,
-        output_format: str | None,
+        aspect_ratio: AspectRatio | None,
+        resolution: Resolution | None,
+        output_format: OutputFormat | None,
         safe_mode: bool | None,
         enhance_prompt: bool,
         output_name: str | None,
@@ -236,8 +237,8 @@ def _register_paid(app: InpaintMCP, server: MCPServer[Any]) -> None:
         prompt: Annotated[str, Field(description="What to change in the image.")],
         confirmation: Annotated[ElicitationResult[Confirm], Resolve(ask_edit)],
         model: ModelId = None,
-        aspect_ratio: str | None = None,
-        resolution: Annotated[str | None, Field(description="1K, 2K or 4K (tiered models)")] = None,
+        aspect_ratio: AspectRatio | None = None,
+        resolution: Annotated[Resolution | None, Field(description="tier (tiered models)")] = None,
         output_format: OutputFormat | None = None,
         safe_mode: bool | None = None,
         enhance_prompt: bool = False,
@@ -256,10 +257,10 @@ def _register_paid(app: InpaintMCP, server: MCPServer[Any]) -> None:
         images: list[str],
         prompt: str,
         model: str | None,
-        quality: str | None,
-        aspect_ratio: str | None,
-        resolution: str | None,
-        output_format: str | None,
+        quality: Quality | None,
+        aspect_ratio: AspectRatio | None,
+        resolution: Resolution | None,
+        output_format: OutputFormat | None,
         safe_mode: bool | None,
         enhance_prompt: bool,
         output_name: str | None,
@@ -277,11 +278,9 @@ def _register_paid(app: InpaintMCP, server: MCPServer[Any]) -> None:
         prompt: Annotated[str, Field(description="What to make of the images.")],
         confirmation: Annotated[ElicitationResult[Confirm], Resolve(ask_multi_edit)],
         model: ModelId = None,
-        quality: Annotated[
-            str | None, Field(description="low, medium or high (tiered models)")
-        ] = None,
-        aspect_ratio: str | None = None,
-        resolution: str | None = None,
+        quality: Annotated[Quality | None, Field(description="tier (tiered models)")] = None,
+        aspect_ratio: AspectRatio | None = None,
+        resolution: Resolution | None = None,
         output_format: OutputFormat | None = None,
         safe_mode: bool | None = None,
         enhance_prompt: bool = False,
