@@ -396,14 +396,22 @@ class InpaintMCP:
             return Gate("capped", plan.cost)
         except Exception:
             return Gate("invalid")
+        return await self.ask(ctx, self._question(plan), plan.cost)
+
+    async def ask(self, ctx: Context, question: str, cost: Decimal) -> "Gate | Elicit[Confirm]":
+        """Ask the user ``question`` through MCP elicitation; every failure is a verdict.
+
+        On 2026-07-28 sessions the SDK carries the question in an ``InputRequiredResult`` and
+        runs the tool again with the answer; on handshake-era sessions the question is sent now
+        and waited for at most ``--confirm-timeout`` seconds.
+        """
         try:
             caps = ctx.client_capabilities
         except ValueError:  # no request: a direct call, nobody to ask
             caps = None
         elicitation = caps.elicitation if caps is not None else None
         if elicitation is None or (elicitation.form is None and elicitation.url is not None):
-            return Gate("no_capability", plan.cost)
-        question = self._question(plan)
+            return Gate("no_capability", cost)
         version = ctx.protocol_version
         if version is not None and is_version_at_least(version, _INPUT_REQUIRED_VERSION):
             # The SDK asks through InputRequiredResult and resumes when the client answers.
@@ -412,17 +420,18 @@ class InpaintMCP:
             with anyio.fail_after(self.options.confirm_timeout):
                 answer = await ctx.elicit(question, Confirm)
         except TimeoutError:
-            return Gate("timeout", plan.cost)
+            return Gate("timeout", cost)
         except Exception:  # no back-channel, or an answer that does not fit the form
-            return Gate("failed", plan.cost)
+            return Gate("failed", cost)
         if isinstance(answer, AcceptedElicitation):
-            return Gate("accepted" if answer.data.confirm else "declined", plan.cost)
+            return Gate("accepted" if answer.data.confirm else "declined", cost)
         if isinstance(answer, DeclinedElicitation):
-            return Gate("declined", plan.cost)
-        return Gate("cancelled", plan.cost)
+            return Gate("declined", cost)
+        return Gate("cancelled", cost)
 
-    def _check_confirmation(self, outcome: Any, plan: Plan) -> None:
-        """Raise unless the call may go ahead: no confirmation needed, or the user accepted."""
+    def _check_confirmation(self, outcome: Any, cost: Decimal, *, always: bool = False) -> None:
+        """Raise unless the call may go ahead: no confirmation needed (never when ``always``),
+        or the user accepted."""
         if isinstance(outcome, DeclinedElicitation):
             raise ToolFailure(
                 "confirmation_declined", "the user declined this spend; nothing was sent"
@@ -437,7 +446,7 @@ class InpaintMCP:
                 "confirmation_declined", "the user declined this spend; nothing was sent"
             )
         if isinstance(data, Gate):
-            if data.verdict == "accepted" and plan.cost <= data.cost:
+            if data.verdict == "accepted" and cost <= data.cost:
                 return
             if data.verdict == "declined":
                 raise ToolFailure(
@@ -450,7 +459,6 @@ class InpaintMCP:
                     "confirmation_timeout",
                     f"no answer to the confirmation within {self.options.confirm_timeout:g} s; "
                     "nothing was sent",
-                    retryable=True,
                 )
             if data.verdict == "failed":
                 raise ToolFailure(
@@ -458,17 +466,21 @@ class InpaintMCP:
                     "the confirmation could not be completed (no usable answer); nothing was sent",
                 )
             if data.verdict == "no_capability":
+                fix = (
+                    "top-ups are always confirmed"
+                    if always
+                    else "the server's operator can raise --confirm-above-usd or pass --no-confirm"
+                )
                 raise ToolFailure(
                     "confirmation_unavailable",
-                    f"this call costs ${plan.cost} and needs the user's confirmation, but the MCP "
-                    "client cannot ask (no form elicitation support); nothing was sent. The "
-                    "server's operator can raise --confirm-above-usd or pass --no-confirm",
+                    f"this call costs ${cost} and needs the user's confirmation, but the MCP "
+                    f"client cannot ask (no form elicitation support); nothing was sent ({fix})",
                 )
-        if not self._needs_confirmation(plan.cost):
+        if not always and not self._needs_confirmation(cost):
             return
         raise ToolFailure(
             "confirmation_required",
-            f"this call costs ${plan.cost} and was not confirmed; nothing was sent",
+            f"this call costs ${cost} and was not confirmed; nothing was sent",
         )
 
     # -- running a paid call --------------------------------------------------------------------
@@ -485,7 +497,7 @@ class InpaintMCP:
             plan = await make_plan()
             # A cap refusal says more than "not confirmed" (the gate does not ask then).
             await self.guard.precheck(plan.cost)
-            self._check_confirmation(outcome, plan)
+            self._check_confirmation(outcome, plan.cost)
             ticket = await self.guard.reserve(plan.cost, label=plan.tool)
             try:
                 result = await plan.send()
