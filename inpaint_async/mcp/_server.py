@@ -321,8 +321,8 @@ class InpaintMCP:
     async def plan_upscale(
         self, image: str, scale: float, creativity: float | None, output_name: str | None
     ) -> Plan:
-        if not 1 <= scale <= 4:
-            raise ValidationError("scale must be between 1 and 4", param="scale")
+        if not 2 <= scale <= 4:
+            raise ValidationError("scale must be between 2 and 4", param="scale")
         source = self.sandbox.image(image, param="image")
         if isinstance(source, str):
             raise ValidationError(

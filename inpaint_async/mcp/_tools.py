@@ -307,7 +307,7 @@ def _register_paid(app: InpaintMCP, server: MCPServer[Any]) -> None:
         image: Image,
         confirmation: Annotated[ElicitationResult[Confirm], Resolve(ask_upscale)],
         scale: Annotated[
-            float, Field(ge=1, le=4, description="2 to 4 (price: up to 2x, above)")
+            float, Field(ge=2, le=4, description="2 to 4 (priced up to 2x, and above)")
         ] = 2,
         creativity: Annotated[float | None, Field(ge=0, le=0.02)] = None,
         output_name: OutputName = None,
