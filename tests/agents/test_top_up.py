@@ -32,14 +32,13 @@ async def tool_names(app: Any) -> set[str]:
 
 
 async def test_invisible_without_the_flag_or_a_wallet(
-    wallet_env: Emulator, make_app: Any, key_env: Emulator, monkeypatch: pytest.MonkeyPatch
+    wallet_env: Emulator, make_app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No --allow-top-up: no tool. --allow-top-up with an API key: no tool either."""
-    monkeypatch.delenv("VENICE_API_KEY")
     assert "top_up_wallet" not in await tool_names(make_app())
     assert "top_up_wallet" in await tool_names(make_app(allow_top_up=True, ledger_path=":memory:"))
     monkeypatch.delenv("VENICE_WALLET_KEY")
-    monkeypatch.setenv("VENICE_API_KEY", key_env.api_key)
+    monkeypatch.setenv("VENICE_API_KEY", wallet_env.api_key)
     assert "top_up_wallet" not in await tool_names(
         make_app(allow_top_up=True, ledger_path=":memory:")
     )
