@@ -28,9 +28,11 @@ from ..types.params import AspectRatio, Quality, Resolution
 from ._errors import failure_from
 from ._guard import CapExceededError
 from ._server import (
+    BG_REMOVER_ID,
     LOCAL_READ_ONLY,
     PAID,
     READ_ONLY,
+    UPSCALER_ID,
     Confirm,
     Gate,
     InpaintMCP,
@@ -120,10 +122,10 @@ def _register_read_only(app: InpaintMCP, server: MCPServer[Any]) -> None:
                     endpoint="edit" if tool == "edit_image" else "multi_edit",
                 )  # fmt: skip
             elif tool == "upscale_image":
-                entry = await app._fixed_model("upscale", "upscaler")
+                entry = await app._fixed_model("upscale", UPSCALER_ID)
                 cost = app._extra_price(entry, "2x" if scale <= 2 else "4x")
             else:
-                entry = await app._fixed_model("image", "bria-bg-remover")
+                entry = await app._fixed_model("image", BG_REMOVER_ID)
                 cost = app._extra_price(entry, "generation")
         except Exception as exc:
             return error_result(failure_from(exc, sent=False))
