@@ -7,6 +7,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from inpaint_async.auth import BearerAuth
 from inpaint_async.spend import forget_ledgers, open_ledger, spender_id
 from inpaint_async.testing import Emulator, FaultPlan
@@ -16,11 +18,14 @@ from .conftest import Answers, connect, edit_calls, error_of
 EDIT = {"image": "a.png", "prompt": "add a red hat"}  # firered-image-edit, $0.04
 
 
-async def test_fifty_concurrent_edits_under_a_session_cap(key_env: Emulator, make_app: Any) -> None:
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_fifty_concurrent_edits_under_a_session_cap(
+    key_env: Emulator, make_app: Any, mode: str
+) -> None:
     """50 concurrent $0.04 edits under a $0.20 session cap: at most 5 charged (the emulator's
     ledger says so), every other call a tool error naming the cap."""
     app = make_app(max_per_session_usd=Decimal("0.20"), max_per_day_usd=None)
-    async with connect(app, Answers()) as client:
+    async with connect(app, Answers(), mode=mode) as client:
         results = await asyncio.gather(*(client.call_tool("edit_image", EDIT) for _ in range(50)))
     charges = key_env.charges_for(key_env.api_key)
     ok = [r for r in results if not r.is_error]
@@ -138,3 +143,18 @@ async def test_a_refused_request_is_released(
     assert status["session"]["spent_usd"] == "0.00"
     assert status["last_24h"]["spent_usd"] == "0.00"
     assert status["last_24h"]["reserved_usd"] == "0.00"
+
+
+async def test_the_default_ledger_is_the_state_dir_file(
+    key_env: Emulator, make_app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --ledger the server uses the wallet's or key's file in $XDG_STATE_HOME, the one
+    the CLI uses too."""
+    from inpaint_async.spend import default_ledger_path
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    app = make_app(ledger_path=None)
+    expected = default_ledger_path(spender_id(BearerAuth(key_env.api_key)))
+    assert str(expected).startswith(str(tmp_path / "state"))
+    assert app.ledger_label == str(expected)
+    assert app.ledger.path == expected.resolve()
