@@ -62,9 +62,6 @@ PAID = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
 )
 
-PaidTool = Literal["edit_image", "multi_edit_images", "upscale_image", "remove_background"]
-
-
 class Confirm(BaseModel):
     """What the user answers when the server asks before spending."""
 
@@ -171,13 +168,9 @@ class InpaintMCP:
         return open_ledger(spender, file), str(file)
 
     async def aclose(self) -> None:
-        """Close the HTTP session and the ledger."""
+        """Close the HTTP session. The ledger stays open: it is the process's, shared by every
+        client of the same wallet or key (``inpaint_async.spend.forget_ledgers`` closes it)."""
         await self.client.close()
-        close = getattr(self.ledger, "close", None)
-        if close is not None:
-            result = close()
-            if hasattr(result, "__await__"):
-                await result
 
     # -- building blocks ------------------------------------------------------------------------
 
