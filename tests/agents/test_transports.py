@@ -152,3 +152,19 @@ def test_no_confirm_is_announced_loudly_on_stderr(
     assert proc.stdout == ""
     assert "WARNING: --no-confirm: paid calls run WITHOUT asking the user" in proc.stderr
     assert "per day none" in proc.stderr and "auth: API key" in proc.stderr
+
+
+def test_without_the_extra_the_command_says_what_to_install(dirs: tuple[Path, Path]) -> None:
+    """The CLI parses `mcp` without the extra; running it names `pip install 'inpaint-async[mcp]'`."""
+    import subprocess
+
+    script = (
+        "import sys; sys.modules['mcp'] = None; from inpaint_async.cli import main; "
+        f"sys.exit(main(['mcp', '--in-dir', {str(dirs[0])!r}, '--out-dir', {str(dirs[1])!r}]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "pip install 'inpaint-async[mcp]'" in proc.stderr
