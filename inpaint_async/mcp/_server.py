@@ -62,6 +62,7 @@ PAID = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
 )
 
+
 class Confirm(BaseModel):
     """What the user answers when the server asks before spending."""
 
@@ -75,6 +76,8 @@ class Gate:
     verdict: Literal["not_needed", "invalid", "capped", "accepted", "declined", "cancelled",
                      "no_capability", "timeout", "failed"]  # fmt: skip
     cost: Decimal = Decimal(0)
+    #: What else the user was shown and approved (a top-up's payee).
+    detail: str | None = None
 
 
 @dataclass
@@ -157,15 +160,17 @@ class InpaintMCP:
         self.server = self._build()
 
     def _open_ledger(self) -> tuple[Any, str]:
-        from ..spend import default_ledger_path, open_ledger, spender_id
+        """Bind the spender's ledger for this process, as the CLI does: the client's own wallet
+        hooks (top-ups, signatures) then record into the same ledger the guard counts in."""
+        from ..spend import bind_ledger, default_ledger_path, spender_id
 
         spender = spender_id(self.client.auth)
         path = self.options.ledger_path
         if path is not None and str(path) == ":memory:":
-            return open_ledger(spender, None), "memory (this process only)"
+            return bind_ledger(spender, None), "memory (this process only)"
         file = Path(path) if path is not None else default_ledger_path(spender)
         file.parent.mkdir(parents=True, exist_ok=True)
-        return open_ledger(spender, file), str(file)
+        return bind_ledger(spender, file), str(file)
 
     async def aclose(self) -> None:
         """Close the HTTP session. The ledger stays open: it is the process's, shared by every
@@ -391,7 +396,9 @@ class InpaintMCP:
             return Gate("invalid")
         return await self.ask(ctx, self._question(plan), plan.cost)
 
-    async def ask(self, ctx: Context, question: str, cost: Decimal) -> "Gate | Elicit[Confirm]":
+    async def ask(
+        self, ctx: Context, question: str, cost: Decimal, *, detail: str | None = None
+    ) -> "Gate | Elicit[Confirm]":
         """Ask the user ``question`` through MCP elicitation; every failure is a verdict.
 
         On 2026-07-28 sessions the SDK carries the question in an ``InputRequiredResult`` and
@@ -417,12 +424,14 @@ class InpaintMCP:
         except Exception:  # no back-channel, or an answer that does not fit the form
             return Gate("failed", cost)
         if isinstance(answer, AcceptedElicitation):
-            return Gate("accepted" if answer.data.confirm else "declined", cost)
+            return Gate("accepted" if answer.data.confirm else "declined", cost, detail)
         if isinstance(answer, DeclinedElicitation):
             return Gate("declined", cost)
         return Gate("cancelled", cost)
 
-    def _check_confirmation(self, outcome: Any, cost: Decimal, *, always: bool = False) -> None:
+    def _check_confirmation(
+        self, outcome: Any, cost: Decimal, *, always: bool = False, detail: str | None = None
+    ) -> None:
         """Raise unless the call may go ahead: no confirmation needed (never when ``always``),
         or the user accepted."""
         if isinstance(outcome, DeclinedElicitation):
@@ -439,7 +448,7 @@ class InpaintMCP:
                 "confirmation_declined", "the user declined this spend; nothing was sent"
             )
         if isinstance(data, Gate):
-            if data.verdict == "accepted" and cost <= data.cost:
+            if data.verdict == "accepted" and cost <= data.cost and detail == data.detail:
                 return
             if data.verdict == "declined":
                 raise ToolFailure(

@@ -2,13 +2,17 @@
 
 Always confirmed by the user (``--no-confirm`` does not apply), bounded by ``--max-top-up-usd``
 for one top-up and by ``--max-top-up-per-day-usd`` plus any caps registered in the spend ledger
-for every top-up the wallet signed in 24 hours, in any process sharing the ledger. The ledger's
-caps are checked inside the ledger's single-flight top-up gate, just before signing, so two
-processes cannot both pass the check; the signature is recorded in the ledger before it leaves.
+for every top-up the wallet signed in 24 hours, in any process sharing the ledger (the ledger
+records each signature before it leaves). The check and the signature are serialized within this
+server; two *processes* topping up the same wallet at the same instant could both pass the
+check (the ledger's manual top-ups take no caps argument yet). The payee the user was shown is
+pinned: an offer to anyone else is never signed (``VENICE_PAYEE`` pins it beforehand).
 
 No ``from __future__ import annotations``: the ``mcp`` package reads these annotations.
 """
 
+import asyncio
+import os
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -16,6 +20,7 @@ from mcp.server.mcpserver import Context, Elicit, ElicitationResult, MCPServer, 
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
+from .._constants import ENV_PAYEE
 from .._exceptions import SettlementFailedError, SettlementPendingError
 from ._errors import ToolFailure, failure_from
 from ._guard import money
@@ -65,21 +70,29 @@ async def check_top_up(app: InpaintMCP, amount: Decimal) -> None:
             )
 
 
+def _pins() -> list[str] | None:
+    pin = os.environ.get(ENV_PAYEE, "").strip()
+    return [pin] if pin else None
+
+
 def register_top_up(app: InpaintMCP, server: MCPServer[Any]) -> None:
     """Add ``top_up_wallet`` (the caller checked ``--allow-top-up`` and a wallet)."""
+    # One top-up at a time from this server: the cap check and the signature cannot interleave.
+    lock = asyncio.Lock()
 
     async def ask_top_up(ctx: Context, amount_usd: str) -> Gate | Elicit[Confirm]:
         try:
             amount = _amount(amount_usd)
             await check_top_up(app, amount)
+            offer = await app.client.wallet.top_up_offer(amount, allowed_payees=_pins())
         except Exception:
             return Gate("invalid")
         address = getattr(app.client.auth, "address", "?")
         question = (
-            f"Top up wallet {address} with ${amount} of USDC on Base? The payment is signed "
-            "now and cannot be taken back."
+            f"Top up wallet {address} with ${amount} of USDC: pay {offer.pay_to} on "
+            f"{offer.network}? The payment is signed now and cannot be taken back."
         )
-        return await app.ask(ctx, question, amount)
+        return await app.ask(ctx, question, amount, detail=offer.pay_to)
 
     @server.tool(annotations=TOP_UP)
     async def top_up_wallet(
@@ -88,25 +101,23 @@ def register_top_up(app: InpaintMCP, server: MCPServer[Any]) -> None:
     ) -> CallToolResult:
         """Add USDC credit on Base to the server's wallet. SPENDS MONEY: always confirmed by the
         user, capped per top-up and per day by the server and its spend ledger."""
-        signed = False
+        signing = False
         try:
             app._require_credentials()
             amount = _amount(amount_usd)
             await check_top_up(app, amount)
-            app._check_confirmation(confirmation, amount, always=True)
-
-            async def in_the_gate(offer: Any) -> None:
-                # Inside the ledger's top-up gate, right before signing: no other top-up of
-                # this wallet (in any process sharing the ledger) can pass this check meanwhile.
-                nonlocal signed
+            async with lock:
+                offer = await app.client.wallet.top_up_offer(amount, allowed_payees=_pins())
+                app._check_confirmation(confirmation, amount, always=True, detail=offer.pay_to)
                 await check_top_up(app, amount)
-                signed = True
-
-            result = await app.client.wallet.top_up(
-                amount, max_usd=app.options.max_top_up_usd, confirm=in_the_gate
-            )
+                signing = True
+                # Pinned to the payee the user was shown: a server that changes it gets nothing.
+                assert offer.pay_to is not None
+                result = await app.client.wallet.top_up(
+                    amount, max_usd=app.options.max_top_up_usd, allowed_payees=[offer.pay_to]
+                )
         except Exception as exc:
-            failure = failure_from(exc, sent=signed)
+            failure = failure_from(exc, sent=signing)
             if isinstance(exc, SettlementPendingError):
                 failure.may_have_been_charged = True
                 failure.message += (
@@ -121,6 +132,7 @@ def register_top_up(app: InpaintMCP, server: MCPServer[Any]) -> None:
             "credited_usd": None if result.amount_credited is None else str(result.amount_credited),
             "balance_usd": None if result.new_balance is None else str(result.new_balance),
             "payment_id": result.payment_id,
-            "transaction_hash": getattr(result, "transaction_hash", None),
+            "payee": offer.pay_to,
+            "network": offer.network,
         }
         return ok_result(f"topped up ${amount}; balance ${data['balance_usd']}", data)
