@@ -96,3 +96,36 @@ async def test_bounded_by_the_caps(wallet_env: Emulator, make_app: Any) -> None:
     assert error_of(nonsense)["code"] == "invalid_request"
     assert len(answers.questions) == 1
     assert [c.amount_usd for c in wallet_env.credits_for(ADDRESS)] == [Decimal(5)]
+
+
+async def test_top_ups_signed_elsewhere_count(
+    wallet_env: Emulator, make_app: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A $5 top-up the CLI signed with the same ledger file counts: a $5 top-up under an $8
+    per-day cap is refused, unasked and unsigned. A pinned payee that the server does not offer
+    is refused too."""
+    import time
+
+    from inpaint_async.spend import AuthorizationRecord, open_ledger
+
+    ledger_file = tmp_path / "wallet.sqlite3"
+    other = open_ledger(ADDRESS.lower(), ledger_file)
+    await other.record_authorization(
+        AuthorizationRecord(
+            nonce="0x" + "ee" * 32, kind="manual", amount_usd=Decimal(5), payee="0x" + "12" * 20,
+            asset="0x" + "34" * 20, network="eip155:8453", valid_before=int(time.time()) + 600,
+            signed_at=time.time(),
+        )
+    )  # fmt: skip
+    app = make_app(allow_top_up=True, ledger_path=ledger_file, max_top_up_per_day_usd=Decimal(8))
+    answers = Answers()
+    async with connect(app, answers) as client:
+        refused = await client.call_tool("top_up_wallet", {"amount_usd": "5"})
+        monkeypatch.setenv("VENICE_PAYEE", "0x" + "99" * 20)
+        unpinned = await client.call_tool("top_up_wallet", {"amount_usd": "1"})
+    err = error_of(refused)
+    assert err["code"] == "top_up_cap_exceeded" and "$10.00" in err["message"]
+    err = error_of(unpinned)
+    assert "not a pinned payee" in err["message"] and err["may_have_been_charged"] is False
+    assert answers.questions == []
+    assert wallet_env.credits_for(ADDRESS) == []
