@@ -31,7 +31,8 @@ from ._options import ServerOptions
 from ._sandbox import Sandbox, SandboxError
 
 if TYPE_CHECKING:
-    from ._server import InpaintMCP, build_server
+    from ._server import InpaintMCP
+    from ._tools import build_server
 
 __all__ = [
     "CapExceededError",
@@ -47,8 +48,12 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # The server needs the ``mcp`` package; the options, sandbox and guard do not (the CLI's
     # parser reads the defaults without the extra installed).
-    if name in ("InpaintMCP", "build_server"):
-        from . import _server
+    if name == "InpaintMCP":
+        from ._server import InpaintMCP
 
-        return getattr(_server, name)
+        return InpaintMCP
+    if name == "build_server":
+        from ._tools import build_server
+
+        return build_server
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -44,7 +44,7 @@ from ._guard import CapExceededError, SpendGuard, money
 from ._options import ServerOptions
 from ._sandbox import Sandbox
 
-__all__ = ["InpaintMCP", "build_server"]
+__all__ = ["InpaintMCP"]
 
 log = logging.getLogger("inpaint_async.mcp")
 
@@ -557,17 +557,14 @@ class InpaintMCP:
     # -- the MCP server -------------------------------------------------------------------------
 
     def _build(self) -> MCPServer[Any]:
-        server: MCPServer[Any] = MCPServer(
+        # The tools are added by build_server (inpaint_async.mcp._tools), which imports this module.
+        return MCPServer(
             "inpaint-async",
             title="Venice image editing (inpaint-async)",
             version=__version__,
             instructions=INSTRUCTIONS,
             log_level="WARNING",
         )
-        from ._tools import register_tools
-
-        register_tools(self, server)
-        return server
 
 
 def error_result(failure: ToolFailure) -> CallToolResult:
@@ -591,8 +588,3 @@ INSTRUCTIONS = (
     "folder and returned as a path. A tool error with may_have_been_charged=true means the money "
     "may be gone: never retry it automatically."
 )
-
-
-def build_server(options: ServerOptions) -> InpaintMCP:
-    """Build the agent server for ``options`` (``.server`` is the ``MCPServer``)."""
-    return InpaintMCP(options)

@@ -27,6 +27,7 @@ from pydantic import Field
 from ..types.params import AspectRatio, Quality, Resolution
 from ._errors import failure_from
 from ._guard import CapExceededError
+from ._options import ServerOptions
 from ._server import (
     BG_REMOVER_ID,
     LOCAL_READ_ONLY,
@@ -42,7 +43,7 @@ from ._server import (
     ok_result,
 )
 
-__all__ = ["register_tools"]
+__all__ = ["build_server", "register_tools"]
 
 Image = Annotated[
     str,
@@ -58,6 +59,13 @@ OutputName = Annotated[
 ModelId = Annotated[
     str | None, Field(description="An inpaint model id (see list_models); default: the server's.")
 ]
+
+
+def build_server(options: ServerOptions) -> InpaintMCP:
+    """Build the agent server for ``options``, tools included (``.server`` is the ``MCPServer``)."""
+    app = InpaintMCP(options)
+    register_tools(app, app.server)
+    return app
 
 
 def register_tools(app: InpaintMCP, server: MCPServer[Any]) -> None:

@@ -18,7 +18,7 @@ from inpaint_async import (
     UnexpectedResponseError,
     ValidationError,
 )
-from inpaint_async._exceptions import make_status_error
+from inpaint_async._response import make_status_error
 from inpaint_async.mcp import CapExceededError, SandboxError, SpendGuard
 from inpaint_async.mcp._errors import ToolFailure, failure_from
 from inpaint_async.mcp._guard import money
