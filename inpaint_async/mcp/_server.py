@@ -4,6 +4,7 @@ No ``from __future__ import annotations`` here on purpose: the ``mcp`` package r
 and resolvers' annotations at registration, and the resolvers are closures it must see.
 """
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -504,11 +505,12 @@ class InpaintMCP:
             try:
                 result = await plan.send()
             except BaseException as exc:
+                # Shielded: a cancelled call (the host gave up) must still settle its reservation.
                 if _not_charged(exc):
-                    await self.guard.release(ticket)
+                    await asyncio.shield(self.guard.release(ticket))
                 else:
                     charged = True
-                    await self.guard.commit(ticket)
+                    await asyncio.shield(self.guard.commit(ticket))
                 raise
             charged = True
             await self.guard.commit(ticket)

@@ -158,3 +158,36 @@ async def test_the_default_ledger_is_the_state_dir_file(
     assert str(expected).startswith(str(tmp_path / "state"))
     assert app.ledger_label == str(expected)
     assert app.ledger.path == expected.resolve()
+
+
+async def test_a_call_cancelled_in_flight_counts_as_spent(
+    make_emulator: Any, make_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host gives up while the edit is on the wire: the reservation is committed (it may have
+    been charged), in the session and in the ledger."""
+    from mcp.server.mcpserver import AcceptedElicitation
+
+    from inpaint_async.mcp._server import Gate
+
+    emu: Emulator = await make_emulator(faults=FaultPlan(script={"/image/edit": ["latency:5"]}))
+    monkeypatch.setenv("VENICE_API_KEY", emu.api_key)
+    monkeypatch.setenv("VENICE_BASE_URL", emu.base_url)
+    app = make_app(no_confirm=True)
+    outcome = AcceptedElicitation[Any].model_construct(data=Gate("not_needed"))
+    task = asyncio.create_task(
+        app.run_paid(
+            outcome,
+            lambda: app.plan_edit("a.png", "x", None, None, None, None, None, False, None),
+        )
+    )
+    while not any(r.path.endswith("/image/edit") for r in emu.requests):
+        await asyncio.sleep(0.02)
+        if task.done():
+            break
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert app.guard.session_spent_usd == Decimal("0.04")
+    assert app.guard.session_reserved_usd == 0
+    assert (await app.ledger.status()).edit_spent_24h_usd == Decimal("0.04")
