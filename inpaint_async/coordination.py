@@ -44,7 +44,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 from ._exceptions import ConfigurationError, PaymentRequiredError, TopUpError, WalletCreditError
 from .batch._journal import JobState, Journal, JournalEntry, read_journal
 from .batch._limiter import AdaptiveLimiter
+from .spend._flight import Flights
 
 if TYPE_CHECKING:
     from ._client import InpaintClient
@@ -219,27 +220,18 @@ def spender_of(auth: Auth) -> str:
 # -- the local implementation -------------------------------------------------------------------
 
 
-@dataclass
-class _TopUp:
-    token: str
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    ok: bool = False
-    message: str | None = None
-
-
 class _Spender:
-    """One spender's slots, rate window and top-up state."""
+    """One spender's slots and rate window, and its top-up flights and pause.
+
+    The flights are :class:`~inpaint_async.spend._flight.Flights`, the single flight a wallet's
+    own clients use without a coordinator: one mechanism, here handing out leads.
+    """
 
     def __init__(self, max_in_flight: int | None) -> None:
         cap = max_in_flight or _UNBOUNDED
         self.limiter = AdaptiveLimiter(cap, maximum=cap)
         self.tokens: set[str] = set()
-        self.generation = 0
-        self.top_up: _TopUp | None = None
-        self.paused = False
-        self.resumed = asyncio.Event()
-        self.resumed.set()
-        self.top_ups = 0
+        self.flights = Flights()
         self.failed_top_up: str | None = None
 
 
@@ -312,23 +304,19 @@ class LocalCoordinator:
         state = self._spender(spender, max_in_flight)
         if holder is not None:
             self.heartbeat(holder)
-        while True:
-            if not during_top_up:
-                await state.resumed.wait()
-            await state.limiter.acquire()
-            if during_top_up or not state.paused:
-                break
-            state.limiter.release()  # a top-up started while we queued: let it finish first
+        await state.flights.admit(
+            state.limiter.acquire, state.limiter.release, during_top_up=during_top_up
+        )
         token = secrets.token_hex(8)
         if holder is not None and holder in self._dead:
             # A call queued by a process that died meanwhile: its answer goes nowhere, so the
             # slot goes straight back (were it alive after all, its release is ignored).
             state.limiter.release()
-            return Slot(spender, token, state.generation, self.epoch)
+            return Slot(spender, token, state.flights.generation, self.epoch)
         state.tokens.add(token)
         if holder is not None:
             self._holders[token] = (spender, holder)
-        return Slot(spender, token, state.generation, self.epoch)
+        return Slot(spender, token, state.flights.generation, self.epoch)
 
     def heartbeat(self, holder: str) -> None:
         """``holder`` is alive: its slots stay held for another ``holder_lease`` seconds."""
@@ -380,26 +368,22 @@ class LocalCoordinator:
     ) -> TopUpTurn:
         """See :meth:`Coordinator.begin_top_up`."""
         state = self._spender(spender)
-        if epoch != self.epoch or generation < state.generation:
+        flights = state.flights
+        if epoch != self.epoch or generation < flights.generation:
             # A top-up completed after this attempt left (or the coordinator restarted and
             # cannot tell): send again before paying again.
             return TopUpTurn("retry", spender)
         if state.failed_top_up is not None:
             return TopUpTurn("failed", spender, message=state.failed_top_up)
-        current = state.top_up
-        if current is None:
-            current = state.top_up = _TopUp(secrets.token_hex(8))
-            if pause:
-                self._set_paused(state, True)
-            return TopUpTurn("lead", spender, current.token)
-        if pause:
-            self._set_paused(state, True)
+        lead = flights.lead(pause=pause)
+        if lead is not None:
+            return TopUpTurn("lead", spender, lead.token)
+        current = flights.current
+        assert current is not None
         try:
-            async with asyncio.timeout(self._top_up_lease):
-                await current.done.wait()
+            await flights.wait(current, self._top_up_lease)
         except TimeoutError:
-            self._end(
-                state,
+            flights.end(
                 current,
                 ok=False,
                 message="the top-up leader did not report back in time; its payment may have "
@@ -413,34 +397,15 @@ class LocalCoordinator:
     async def end_top_up(self, turn: TopUpTurn, *, ok: bool, message: str | None = None) -> None:
         """See :meth:`Coordinator.end_top_up`."""
         state = self._spenders.get(turn.spender)
-        if state is None or state.top_up is None or state.top_up.token != turn.token:
+        current = state.flights.current if state is not None else None
+        if state is None or current is None or current.token != turn.token:
             return
-        self._end(state, state.top_up, ok=ok, message=message)
-
-    def _end(self, state: _Spender, top_up: _TopUp, *, ok: bool, message: str | None) -> None:
-        if state.top_up is not top_up:
-            return
-        top_up.ok = ok
-        top_up.message = message
-        if ok:
-            state.generation += 1
-            state.top_ups += 1
-        state.top_up = None
-        self._set_paused(state, False)
-        top_up.done.set()
-
-    @staticmethod
-    def _set_paused(state: _Spender, paused: bool) -> None:
-        state.paused = paused
-        if paused:
-            state.resumed.clear()
-        else:
-            state.resumed.set()
+        state.flights.end(current, ok=ok, message=message)
 
     def top_ups(self, spender: str) -> int:
         """Top-ups of ``spender`` completed through this coordinator."""
         state = self._spenders.get(spender)
-        return 0 if state is None else state.top_ups
+        return 0 if state is None else state.flights.completed
 
     # -- the budget -------------------------------------------------------------------------------
 

@@ -140,15 +140,15 @@ class WalletHooks:
     @asynccontextmanager
     async def attempt(self, ticket: AttemptTicket) -> AsyncIterator[None]:
         """Around one authenticated attempt: wait out a 402 top-up, hold an in-flight slot."""
-        guard = self.guard
+        flights = self.guard.flights
+        assert flights is not None
         semaphore = self._auth.in_flight
-        while True:
-            if not ticket.internal:
-                await self.wait_resumed()
-            await semaphore.acquire()
-            if ticket.internal or not guard.paused:
-                break
-            semaphore.release()  # a top-up started while we queued: let it finish first
+        await flights.admit(
+            semaphore.acquire,
+            semaphore.release,
+            during_top_up=ticket.internal,
+            timeout=_flight_timeout(self._policy or DEFAULT_TIMINGS),
+        )
         ticket.sent_at = time.time()
         try:
             yield

@@ -62,6 +62,7 @@ from ..x402.payment import (
     usd_to_base_units,
     validate_amount,
 )
+from ._flight import Flights
 from ._ledger import SpendLedger
 from ._policy import TopUpPolicy
 from ._records import KIND_AUTO, AuthorizationRecord, Outcome, SpendCaps, TopUpLease
@@ -146,6 +147,9 @@ async def read_balance(
 class SpendGuard:
     """This process's view of one ledger: the flight in progress, pauses, the known balance.
 
+    The flight and the pause are a :class:`~inpaint_async.spend._flight.Flights` per event
+    loop: the same single flight :class:`~inpaint_async.coordination.LocalCoordinator` uses.
+
     Shared by every client of the ledger's spender in the process (one per ledger). Money
     *limits* are not here: they are the ledger's.
     """
@@ -158,40 +162,47 @@ class SpendGuard:
         self.completed_at = -math.inf
         self.signed_auto_usd = Decimal(0)
         self.last_poll = -math.inf
-        self._flight: asyncio.Task[TopUpResult | None] | None = None
-        self._pausing = False
+        # The single flight and its pause, per event loop (another loop's flight is serialized
+        # with ours by the ledger's gate).
+        self._loops: dict[asyncio.AbstractEventLoop, Flights] = {}
 
     # -- flights ------------------------------------------------------------------------------
 
-    def _running(self) -> asyncio.Task[TopUpResult | None] | None:
-        task = self._flight
-        if task is None or task.done():
-            return None
+    @property
+    def flights(self) -> Flights | None:
+        """The single flight and pause of the running event loop (``None`` outside one)."""
         try:
-            if task.get_loop() is not asyncio.get_running_loop():
-                return None  # another loop's flight: the ledger's gate serializes us with it
+            loop = asyncio.get_running_loop()
         except RuntimeError:  # pragma: no cover - always called inside a loop
             return None
-        return task
+        flights = self._loops.get(loop)
+        if flights is None:
+            for old in [old for old in self._loops if old.is_closed()]:
+                del self._loops[old]
+            flights = self._loops[loop] = Flights()
+        return flights
+
+    def _running(self) -> asyncio.Task[TopUpResult | None] | None:
+        flights = self.flights
+        return flights.running() if flights is not None else None
 
     @property
     def busy(self) -> bool:
         """Whether a top-up of this process runs on the current loop."""
-        return self._running() is not None
+        flights = self.flights
+        return flights is not None and flights.busy
 
     @property
     def paused(self) -> bool:
         """Whether new requests are held back (a top-up answering a 402 is running)."""
-        return self._pausing and self.busy
+        flights = self.flights
+        return flights is not None and flights.paused
 
     async def wait_resumed(self, timeout: float | None = None) -> None:
         """Wait while a 402-triggered top-up runs (it ends by its own deadline)."""
-        while self.paused:
-            task = self._running()
-            assert task is not None
-            done, _ = await asyncio.wait({task}, timeout=timeout)
-            if not done:
-                raise TopUpError(f"a wallet top-up did not end within {timeout:.0f} s")
+        flights = self.flights
+        if flights is not None:
+            await flights.wait_resumed(timeout)
 
     async def join(
         self,
@@ -204,43 +215,17 @@ class SpendGuard:
 
         ``None`` means no top-up was needed (another process's completed first).
         """
-        task = self._running()
-        if task is None:
-            task = self._start(perform)
-            self._pausing = pause
-        elif pause:
-            self._pausing = True
-        return await self._await(task, timeout)
+        flights = self.flights
+        assert flights is not None
+        return await flights.join(perform, pause=pause, timeout=timeout)
 
     async def exclusive(
         self, perform: Callable[[], Coroutine[Any, Any, TopUpResult | None]], *, timeout: float
     ) -> TopUpResult | None:
         """Run ``perform`` as its own flight once the one in progress (if any) has ended."""
-        deadline = time.monotonic() + timeout
-        while (task := self._running()) is not None:
-            await asyncio.wait({task}, timeout=max(0.0, deadline - time.monotonic()))
-            if time.monotonic() >= deadline:
-                raise TopUpError(f"another top-up did not end within {timeout:.0f} s")
-        task = self._start(perform)
-        self._pausing = False
-        return await self._await(task, max(0.0, deadline - time.monotonic()))
-
-    async def _await(
-        self, task: asyncio.Task[TopUpResult | None], timeout: float
-    ) -> TopUpResult | None:
-        done, _ = await asyncio.wait({task}, timeout=timeout)
-        if not done:
-            raise TopUpError(f"a wallet top-up did not end within {timeout:.0f} s")
-        return task.result()
-
-    def _start(
-        self, perform: Callable[[], Coroutine[Any, Any, TopUpResult | None]]
-    ) -> asyncio.Task[TopUpResult | None]:
-        task = asyncio.get_running_loop().create_task(perform())
-        # Every waiter may have given up: retrieve the outcome so it is never "unretrieved".
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        self._flight = task
-        return task
+        flights = self.flights
+        assert flights is not None
+        return await flights.exclusive(perform, timeout=timeout)
 
     async def fly(
         self,
