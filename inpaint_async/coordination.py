@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from ._exceptions import ConfigurationError, PaymentRequiredError, TopUpError, WalletCreditError
+from .batch._budget import Budget, Reservation
 from .batch._journal import JobState, Journal, JournalEntry, read_journal
 from .batch._limiter import AdaptiveLimiter
 from .spend._flight import Flights
@@ -109,14 +110,6 @@ class TopUpTurn:
     spender: str
     token: str = ""
     message: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Reservation:
-    """A budget reservation: ``amount_usd`` held until it is committed or released."""
-
-    token: str
-    amount_usd: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,9 +268,7 @@ class LocalCoordinator:
         self._entries: dict[str, JournalEntry] = {}
         self._opened = False
         self._open_lock: asyncio.Lock | None = None
-        self._spent = Decimal(0)
-        self._reservations: dict[str, Decimal] = {}
-        self._budget_changed = asyncio.Event()
+        self._budget = Budget()
 
     def __repr__(self) -> str:
         return (
@@ -412,34 +403,20 @@ class LocalCoordinator:
     async def reserve(self, amount_usd: Decimal, *, budget_usd: Decimal) -> Reservation | None:
         """See :meth:`Coordinator.reserve`."""
         await self._open()
-        amount = Decimal(amount_usd)
-        while True:
-            self._budget_changed.clear()
-            held = sum(self._reservations.values(), Decimal(0))
-            if self._spent + held + amount <= budget_usd:
-                token = secrets.token_hex(8)
-                self._reservations[token] = amount
-                return Reservation(token, amount)
-            if not self._reservations:
-                return None
-            await self._budget_changed.wait()
+        return await self._budget.reserve(amount_usd, budget_usd=budget_usd)
 
     async def commit(self, reservation: Reservation, spent_usd: Decimal) -> None:
         """See :meth:`Coordinator.commit`."""
-        if self._reservations.pop(reservation.token, None) is None:
-            return
-        self._spent += Decimal(spent_usd)
-        self._budget_changed.set()
+        self._budget.commit(reservation, spent_usd)
 
     async def release(self, reservation: Reservation) -> None:
         """See :meth:`Coordinator.release`."""
-        if self._reservations.pop(reservation.token, None) is not None:
-            self._budget_changed.set()
+        self._budget.release(reservation)
 
     @property
     def spent_usd(self) -> Decimal:
         """What committed reservations (and, after a restart, this run's journal) spent."""
-        return self._spent
+        return self._budget.spent_usd
 
     # -- the journal ------------------------------------------------------------------------------
 
@@ -455,7 +432,8 @@ class LocalCoordinator:
             if path is not None:
                 self._entries = await asyncio.to_thread(read_journal, path)
                 if self.run_id is not None:
-                    self._spent = await asyncio.to_thread(_run_spend, path, self.run_id)
+                    spent = await asyncio.to_thread(_run_spend, path, self.run_id)
+                    self._budget.spent_usd = spent
                 self._journal = Journal(path, fsync=self._fsync).open()
             self._opened = True
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import math
@@ -30,6 +31,7 @@ from .._exceptions import (
     ValidationError,
 )
 from ..spend import to_usd
+from ._budget import Budget, Reservation
 from ._jobs import EditJob, aiter_jobs, job_id, job_identity
 from ._journal import Journal, JournalEntry, JournalMismatchError, read_journal
 from ._limiter import AdaptiveLimiter
@@ -38,7 +40,7 @@ from ._outputs import OutputFolders
 if TYPE_CHECKING:
     from .._client import InpaintClient
     from .._wire import RawResponse
-    from ..coordination import Coordinator, Reservation
+    from ..coordination import Coordinator
     from ..types.results import EditResult
 
 __all__ = [
@@ -334,7 +336,8 @@ class BatchRunner:
         self._started = False
         self._t0 = 0.0
         self._spent = Decimal(0)
-        self._reserved = Decimal(0)
+        # The budget of a run without a coordinator (the coordinator's otherwise): one mechanism.
+        self._budget = Budget()
         self._queued = 0
         self._consumed = 0
         self._input_done = False
@@ -447,10 +450,7 @@ class BatchRunner:
                 reservation: Reservation | None = None
                 try:
                     estimate = await self._estimate(job)
-                    if self._coordinator is not None:
-                        reservation = await self._reserve(estimate)
-                    else:
-                        await self._wait_budget(estimate)
+                    reservation = await self._reserve(estimate)
                     await self._wait_top_up()
                     if self._stop.is_set():
                         raise _Stopped
@@ -458,17 +458,16 @@ class BatchRunner:
                         await self._until_stopped(self.limiter.acquire(), self.limiter.release)
                 except _Stopped:
                     self._queued -= 1
-                    if reservation is not None and self._coordinator is not None:
-                        await self._coordinator.release(reservation)
+                    if reservation is not None:
+                        await self._release(reservation)
                     break
                 self._queued -= 1
                 self._consumed += 1
-                self._reserved += estimate or 0
                 task = asyncio.get_running_loop().create_task(
                     self._run_job(job, jid, estimate, outcomes, fingerprint, reservation)
                 )
                 self._tasks.add(task)
-                task.add_done_callback(self._job_ended)
+                task.add_done_callback(functools.partial(self._job_ended, reservation=reservation))
                 self._emit("started")
             else:
                 self._input_done = True
@@ -594,45 +593,47 @@ class BatchRunner:
         entry = resolve_model(catalogue, None) if catalogue is not None else None
         return entry.id if entry is not None else "the default model"
 
-    async def _wait_budget(self, estimate: Decimal | None) -> None:
+    async def _reserve(self, estimate: Decimal | None) -> Reservation | None:
+        """Reserve the job's price from the budget: the run's own, or the coordinator's (shared
+        by every runner that uses it). Stops the run when the budget is reached."""
         budget = self.budget_usd
         if budget is None or estimate is None:
-            return
-        while True:
-            # Cleared before the checks, so a change between them and the wait is not lost.
-            self._changed.clear()
-            if self._spent + self._reserved + estimate <= budget:
-                break
-            if not self._tasks:
-                self._stop_run(
-                    "budget",
-                    f"budget reached: ${self._spent} spent of ${budget}, the next job costs "
-                    f"${estimate}",
-                    None,
-                )
-                raise _Stopped
-            # Jobs in flight hold reservations; a failure gives its reservation back.
-            self._set_paused("budget: waiting for jobs in flight")
-            await self._until_stopped(self._changed.wait())
-        self._set_paused(None)
-
-    async def _reserve(self, estimate: Decimal | None) -> Reservation | None:
-        """Reserve the job's price from the coordinator's budget (shared by every runner)."""
-        budget = self.budget_usd
-        if budget is None or estimate is None or self._coordinator is None:
             return None
         if self._stop.is_set():
             raise _Stopped
-        reservation = await self._coordinator.reserve(estimate, budget_usd=budget)
-        if reservation is None:
+        coordinator = self._coordinator
+        if coordinator is not None:
+            reservation = await coordinator.reserve(estimate, budget_usd=budget)
+            if reservation is None:
+                self._stop_run(
+                    "budget",
+                    f"budget reached: the coordinator's spend leaves less than ${estimate} of "
+                    f"${budget}",
+                    None,
+                )
+                raise _Stopped
+            return reservation
+        own = self._budget
+        while (held := own.try_reserve(estimate, budget_usd=budget)) is True:
+            # Jobs in flight hold reservations; a failure gives its reservation back.
+            self._set_paused("budget: waiting for jobs in flight")
+            await self._until_stopped(own.changed())
+        if held is False:
             self._stop_run(
                 "budget",
-                f"budget reached: the coordinator's spend leaves less than ${estimate} of "
-                f"${budget}",
+                f"budget reached: ${self._spent} spent of ${budget}, the next job costs "
+                f"${estimate}",
                 None,
             )
             raise _Stopped
-        return reservation
+        self._set_paused(None)
+        return held
+
+    async def _release(self, reservation: Reservation) -> None:
+        if self._coordinator is not None:
+            await self._coordinator.release(reservation)
+        else:
+            self._budget.release(reservation)
 
     async def _wait_top_up(self) -> None:
         hooks = self._client._wallet_hooks
@@ -641,10 +642,16 @@ class BatchRunner:
             await self._until_stopped(hooks.wait_resumed())
         self._set_paused(None)
 
-    def _job_ended(self, task: asyncio.Task[None]) -> None:
+    def _job_ended(
+        self, task: asyncio.Task[None], *, reservation: Reservation | None = None
+    ) -> None:
         # A job can settle well before its task ends (journalling); a launcher waiting on the
         # budget must see the task go, or with nothing left in flight it would wait forever.
         self._tasks.discard(task)
+        if reservation is not None and self._coordinator is None:
+            # A job that ended without an outcome (an error past the network) may have been
+            # charged: its price stays counted (a no-op for a job already settled).
+            self._budget.commit(reservation, reservation.amount_usd)
         self._changed.set()
 
     async def _until_stopped(
@@ -759,13 +766,17 @@ class BatchRunner:
     async def _settle_reservation(
         self, reservation: Reservation | None, outcome: JobOutcome
     ) -> None:
-        """Commit a coordinator reservation for a job that may have been charged, else release."""
-        if reservation is None or self._coordinator is None:
+        """Commit a job's reservation when it may have been charged, else release it."""
+        if reservation is None:
             return
+        coordinator = self._coordinator
         if outcome.status in ("succeeded", "outcome_unknown"):
-            await self._coordinator.commit(reservation, reservation.amount_usd)
+            if coordinator is not None:
+                await coordinator.commit(reservation, reservation.amount_usd)
+            else:
+                self._budget.commit(reservation, reservation.amount_usd)
         else:
-            await self._coordinator.release(reservation)
+            await self._release(reservation)
 
     async def _edit(
         self, job: EditJob, jid: str, estimate: Decimal | None, started: float
@@ -815,8 +826,6 @@ class BatchRunner:
 
     def _settle(self, outcome: JobOutcome, estimate: Decimal | None) -> None:
         s = self.summary
-        if estimate is not None:
-            self._reserved -= estimate
         if outcome.status == "succeeded":
             s.succeeded += 1
         elif outcome.status == "outcome_unknown":
