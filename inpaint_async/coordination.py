@@ -49,7 +49,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from ._exceptions import ConfigurationError, PaymentRequiredError, TopUpError, WalletCreditError
+from ._exceptions import ConfigurationError, PaymentRequiredError, TopUpError
 from .batch._budget import Budget, Reservation
 from .batch._journal import JobState, Journal, JournalEntry, read_journal
 from .batch._limiter import AdaptiveLimiter
@@ -614,13 +614,8 @@ class CoordinatedHooks:
     ) -> bool:
         """A 402: the coordinator picks one leader; the wallet's hooks perform its top-up."""
         wallet = self._wallet
-        if wallet is None or wallet.policy is None or ticket.internal or topped_up >= 1:
+        if wallet is None or not wallet.tops_up(exc, topped_up, ticket):
             return False
-        if not isinstance(exc, WalletCreditError):
-            return False
-        body = exc.body
-        if isinstance(body, dict) and body.get("diemBalanceUsd") is not None:
-            return False  # DIEM is spent first: a USDC top-up would not fix this 402
         slot = _last_slot.get()
         coordinator = self._coordinator
         turn = await coordinator.begin_top_up(

@@ -191,13 +191,9 @@ class WalletHooks:
     ) -> bool:
         """A 402: top up once (single flight) if the policy allows, then ``True`` to resend."""
         policy = self._policy
-        if policy is None or ticket.internal or topped_up >= 1:
-            return False
-        if not isinstance(exc, WalletCreditError):
+        if policy is None or not self.tops_up(exc, topped_up, ticket):
             return False
         guard = self.guard
-        if _diem_mode(exc) or guard.diem_mode:
-            return False  # DIEM is spent first: a USDC top-up would not fix this 402
         sent_at = ticket.sent_at
         if sent_at is not None and sent_at < guard.completed_at:
             return True  # a top-up finished after this attempt left: just send it again
@@ -212,6 +208,16 @@ class WalletHooks:
                 err.__cause__ = exc
             raise
         return True
+
+    def tops_up(self, exc: PaymentRequiredError, topped_up: int, ticket: AttemptTicket) -> bool:
+        """Whether this 402 calls for the policy's top-up: a wallet-credit 402 of a caller's
+        request (not a top-up's own), the first of its chain, with a policy, outside DIEM mode."""
+        if self._policy is None or ticket.internal or topped_up >= 1:
+            return False
+        if not isinstance(exc, WalletCreditError):
+            return False
+        # DIEM is spent first: a USDC top-up would not fix this 402.
+        return not (_diem_mode(exc) or self.guard.diem_mode)
 
     # -- top-ups --------------------------------------------------------------------------------
 
