@@ -22,9 +22,11 @@ A :class:`Coordinator` covers the state that is per process without one:
 :class:`LocalCoordinator` implements it in one process (asyncio, no locks across processes).
 Pass one to ``InpaintClient(coordinator=...)`` and ``client.batch(..., coordinator=...)`` to
 share slots, top-ups, a budget and a journal between several clients and runners of one
-process. Without a coordinator, a client keeps the per-process behaviour (the wallet's own
-in-flight semaphore and the spend guard's top-up single flight, see :mod:`inpaint_async.spend`;
-the runner's own journal and budget). With one, the client's requests take the coordinator's
+process. Without a coordinator, a client keeps the same mechanisms per process: the wallet's
+top-up single flight and pause are a :class:`~inpaint_async.spend._flight.Flights` (the one this
+coordinator keeps per spender) in the spend guard, its slots pass the same pause-aware gate, and a
+runner keeps its own :class:`~inpaint_async.batch._budget.Budget` (the one this coordinator
+keeps), rate window and journal. With one, the client's requests take the coordinator's
 slots, and a 402 asks it which caller leads the top-up; the leader's wallet hooks perform it under
 the spend ledger's caps (one top-up procedure, one ledger).
 ``inpaint_async.ray`` hosts a :class:`LocalCoordinator` in a named Ray actor per spender, so
