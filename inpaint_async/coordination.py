@@ -53,7 +53,14 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from ._exceptions import ConfigurationError, PaymentRequiredError, TopUpError
 from .batch._budget import Budget, Reservation
-from .batch._journal import JobState, Journal, JournalEntry, read_journal
+from .batch._journal import (
+    JobState,
+    Journal,
+    JournalEntry,
+    ResumeDecision,
+    read_journal,
+    resume_decision,
+)
 from .batch._limiter import AdaptiveLimiter
 from .spend._flight import Flights
 
@@ -76,7 +83,7 @@ __all__ = [
     "spender_of",
 ]
 
-ClaimDecision = Literal["run", "skip-succeeded", "skip-unknown", "skip-failed"]
+ClaimDecision = ResumeDecision
 
 #: Slots of a spender with no in-flight cap (an API key): effectively unbounded.
 _UNBOUNDED = 1_000_000
@@ -450,21 +457,11 @@ class LocalCoordinator:
         """See :meth:`Coordinator.claim`."""
         await self._open()
         prior = self._entries.get(job_id)
-        if prior is not None:
-            if prior.state == "succeeded":
-                return Claim("skip-succeeded", "already succeeded")
-            if prior.state in ("sent", "unknown"):
-                if prior.state == "sent" and prior.record.get("owner") == owner:
-                    return Claim("run")  # the same claim, asked again (a retried call)
-                if not rerun_unknown:
-                    return Claim(
-                        "skip-unknown",
-                        "outcome unknown in the journal (it may have been charged); pass "
-                        "rerun_unknown=True to run it again",
-                    )
-            elif prior.state == "failed" and not prior.retryable:
-                error = prior.record.get("error") or {}
-                return Claim("skip-failed", f"failed before ({error.get('type')}), not retryable")
+        if prior is not None and prior.state == "sent" and prior.record.get("owner") == owner:
+            return Claim("run")  # the same claim, asked again (a retried call)
+        decision, reason = resume_decision(prior, rerun_unknown=rerun_unknown)
+        if decision != "run":
+            return Claim(decision, reason)
         # Decided and recorded before the first await: no other claim can interleave.
         await self._write(job_id, "sent", **{**(fields or {}), "owner": owner})
         return Claim("run")

@@ -54,10 +54,14 @@ __all__ = [
     "JournalCorruptError",
     "JournalEntry",
     "JournalMismatchError",
+    "ResumeDecision",
     "read_journal",
+    "resume_decision",
 ]
 
 JobState = Literal["sent", "succeeded", "failed", "unknown"]
+#: What a journal says of a job about to run: run it, or skip it and why.
+ResumeDecision = Literal["run", "skip-succeeded", "skip-unknown", "skip-failed"]
 _STATES = frozenset({"sent", "succeeded", "failed", "unknown"})
 
 
@@ -141,6 +145,41 @@ class JournalEntry:
         """For a ``failed`` job: whether re-running it may succeed (see ``docs/batch.md``)."""
         error = self.record.get("error") or {}
         return bool(error.get("retryable"))
+
+
+def resume_decision(
+    prior: JournalEntry | None, *, rerun_unknown: bool, output: Path | None = None
+) -> tuple[ResumeDecision, str | None]:
+    """Whether a job whose last journal record is ``prior`` may run again, else why not.
+
+    The one rule for a runner's own journal and a coordinator's ``claim``: a success is not
+    redone (unless ``output`` is given and is missing or empty: edit it again); a job that may
+    have been charged (``sent``, ``unknown``) is not re-sent unless ``rerun_unknown``; a failure
+    is re-run only when it is retryable.
+    """
+    if prior is None:
+        return "run", None
+    if prior.state == "succeeded":
+        if output is None:
+            return "skip-succeeded", "already succeeded"
+        try:
+            if output.stat().st_size > 0:
+                return "skip-succeeded", "already succeeded"
+        except OSError:
+            pass
+        return "run", None  # its output is gone: edit it again
+    if prior.state == "failed":
+        if prior.retryable:
+            return "run", None
+        error = prior.record.get("error") or {}
+        return "skip-failed", f"failed before ({error.get('type')}), not retryable"
+    if rerun_unknown:
+        return "run", None
+    return (
+        "skip-unknown",
+        "outcome unknown in the journal (it may have been charged); pass rerun_unknown=True "
+        "to run it again",
+    )
 
 
 def _records(path: Path) -> Iterator[dict[str, Any]]:

@@ -33,7 +33,13 @@ from .._exceptions import (
 from ..spend import to_usd
 from ._budget import Budget, Reservation
 from ._jobs import EditJob, aiter_jobs, job_id, job_identity
-from ._journal import Journal, JournalEntry, JournalMismatchError, read_journal
+from ._journal import (
+    Journal,
+    JournalEntry,
+    JournalMismatchError,
+    read_journal,
+    resume_decision,
+)
 from ._limiter import AdaptiveLimiter
 from ._outputs import OutputFolders
 
@@ -524,25 +530,12 @@ class BatchRunner:
         prior = self._prior.get(jid)
         if prior is None:
             return None
-        if prior.state == "succeeded":
-            try:
-                if job.output.stat().st_size > 0:
-                    return _Skip("already succeeded")
-            except OSError:
-                pass
-            return None  # its output is gone: edit it again
-        if prior.state == "failed":
-            if prior.retryable:
-                return None
-            error = prior.record.get("error") or {}
-            return _Skip(f"failed before ({error.get('type')}), not retryable")
-        if self.rerun_unknown:
-            return None
-        return _Skip(
-            "outcome unknown in the journal (it may have been charged); pass rerun_unknown=True "
-            "to run it again",
-            unknown=True,
+        decision, reason = resume_decision(
+            prior, rerun_unknown=self.rerun_unknown, output=job.output
         )
+        if decision == "run" or reason is None:
+            return None
+        return _Skip(reason, unknown=decision == "skip-unknown")
 
     async def _estimate(self, job: EditJob) -> Decimal | None:
         estimator = self._estimator
