@@ -37,7 +37,7 @@ from ._exceptions import (
 )
 from ._retry import RetryPolicy
 from ._version import __version__
-from .auth import Auth, BearerAuth, WalletAuth
+from .auth import Auth, BearerAuth, Signer, WalletAuth
 from .types import (
     BackgroundRemoveResult,
     EditResult,
@@ -97,6 +97,7 @@ __all__ = [
     "ServerError",
     "SettlementFailedError",
     "SettlementPendingError",
+    "Signer",
     "SyncInpaintClient",
     "TopUpError",
     "TopUpLimitError",

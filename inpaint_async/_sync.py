@@ -33,7 +33,7 @@ from .resources.wallet import Wallet
 if TYPE_CHECKING:
     from .batch import BatchSummary, EditJob
     from .types.catalogue import ModelCatalogue
-    from .x402.models import TopUpResult, WalletBalance, WalletTransaction
+    from .x402.models import WalletTransaction
     from .x402.topup import TopUpPolicy
 
 __all__ = ["SyncInpaintClient"]
@@ -153,15 +153,8 @@ class SyncWallet(_SyncResource[Wallet]):
         """The balance last seen in a response, or ``None``."""
         return self._target.last_known_balance
 
-    def balance(self) -> WalletBalance:
-        """The wallet's prepaid credit (``GET /x402/balance/{address}``)."""
-        return self._runner.run(self._target.balance())
-
-    def top_up(
-        self, amount_usd: Decimal | int | str, *, max_usd: Decimal | int | str | None = None
-    ) -> TopUpResult:
-        """Add USDC credit on Base; see :meth:`Wallet.top_up`."""
-        return self._runner.run(self._target.top_up(amount_usd, max_usd=max_usd))
+    balance = _Blocking(Wallet.balance)
+    top_up = _Blocking(Wallet.top_up)
 
     def transactions(self, limit: int = 50) -> Iterator[WalletTransaction]:
         """The wallet's ledger, newest first, fetched page by page as you iterate."""

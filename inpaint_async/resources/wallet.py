@@ -40,10 +40,10 @@ from ..x402.models import (
 )
 from ..x402.payment import (
     SignedPayment,
-    build_payment_header,
     decode_payment_response,
     new_payment_nonce,
     select_base_usdc,
+    sign_payment,
     usd_to_base_units,
     validate_amount,
 )
@@ -229,8 +229,8 @@ class Wallet:
             baseline = (await self.balance()).balance_usd
         if commit:
             coordinator.committed_usd += amount
-        signed = build_payment_header(
-            signer=self._auth,
+        signed = await sign_payment(
+            signer=self._auth.signer,
             requirement=requirement,
             value=value,
             now=int(time.time()),
