@@ -20,7 +20,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
-from ._client import InpaintClient
+from ._client import EditQualityRoute, InpaintClient
 from ._constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
 from ._exceptions import ConfigurationError
 from ._network import Verify
@@ -208,6 +208,7 @@ class SyncInpaintClient(_SyncResource[InpaintClient]):
         proxy: str | None = None,
         trust_env: bool = True,
         verify: Verify = True,
+        edit_quality_route: EditQualityRoute = "multi_edit",
     ) -> None:
         client = InpaintClient(
             auth,
@@ -222,6 +223,7 @@ class SyncInpaintClient(_SyncResource[InpaintClient]):
             proxy=proxy,
             trust_env=trust_env,
             verify=verify,
+            edit_quality_route=edit_quality_route,
         )
         super().__init__(client, _LoopThread())
         self._client = client
