@@ -10,10 +10,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.table import Table
 
 from .._exceptions import ConfigurationError, InpaintError, ValidationError
+from .._version import __version__
 from ._errors import (
     EXIT_BUDGET,
     EXIT_CODES,
@@ -25,6 +25,7 @@ from ._errors import (
     describe_error,
     exit_code_for,
 )
+from ._output import Output, safe
 
 if TYPE_CHECKING:
     from .._client import InpaintClient
@@ -75,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--base-url", help="API root (default: VENICE_BASE_URL or https://api.venice.ai/api/v1)"
     )
+    parser.add_argument("--version", action="version", version=f"inpaint-async {__version__}")
+    parser.add_argument("--json", action="store_true", help=_JSON_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     edit = sub.add_parser("edit", help="edit one image")
@@ -126,7 +129,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="inpaint-demo-out", help="output folder")
     demo.add_argument("--jobs", type=int, default=12, help="number of sample images")
     demo.add_argument("--quiet", action="store_true", help="no progress bar; summary only")
+    add_json_flag(sub)
     return parser
+
+
+_JSON_HELP = (
+    "print the result as one JSON document on stdout (batch: one JSON line per event); "
+    "progress and logs stay on stderr"
+)
+
+
+def add_json_flag(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Give every subcommand ``--json`` (after the command name too), commands registered by
+    other modules included; call it last in :func:`build_parser`."""
+    for command in sub.choices.values():
+        if "--json" not in command._option_string_actions:
+            command.add_argument(
+                "--json", action="store_true", default=argparse.SUPPRESS, help=_JSON_HELP
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,22 +163,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return emulate_main(args_list[index + 1 :])
     parser = build_parser()
     args = parser.parse_args(args_list)
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
+    output = Output.from_args(args)
     try:
         if args.command == "demo":
             from ._demo import run_demo
 
             return asyncio.run(
-                run_demo(out, err, out_dir=Path(args.out), jobs=args.jobs, quiet=args.quiet)
+                run_demo(output, out_dir=Path(args.out), jobs=args.jobs, quiet=args.quiet)
             )
-        return asyncio.run(_dispatch(args, out, err))
+        return asyncio.run(_dispatch(args, output))
     except KeyboardInterrupt:
-        err.print("interrupted")
+        output.note("interrupted")
         return EXIT_INTERRUPTED
     except InpaintError as exc:
-        err.print(f"[red]error:[/] {describe_error(exc)}", markup=True, highlight=False)
-        return exit_code_for(exc)
+        return output.fail(exc, exit_code_for(exc))
 
 
 def _client(args: argparse.Namespace, *, anonymous_ok: bool = False) -> InpaintClient:
@@ -179,30 +197,84 @@ class _Anonymous:
         return {}
 
 
-async def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:
+async def _dispatch(args: argparse.Namespace, output: Output) -> int:
     command = args.command
     async with _client(args, anonymous_ok=command == "models") as client:
         if command == "edit":
-            return await _edit(client, args, out)
+            return await _edit(client, args, output)
         if command == "batch":
-            return await _batch(client, args, out, err)
+            return await _batch(client, args, output)
         if command == "models":
-            return await _models(client, args, out)
+            return await _models(client, args, output)
         if command == "balance":
-            return await _balance(client, out)
+            return await _balance(client, output)
         if command == "top-up":
-            return await _top_up(client, args, out, err)
+            return await _top_up(client, args, output)
     raise AssertionError(command)  # pragma: no cover
 
 
-async def _edit(client: InpaintClient, args: argparse.Namespace, out: Console) -> int:
-    output = Path(args.output)
+#: Output file extensions and the ``output_format`` they mean.
+FORMAT_OF_SUFFIX = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
+
+
+def format_for_output(output: Path, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with the ``output_format`` the output file's extension names.
+
+    A known extension (.png, .jpg/.jpeg, .webp) sets the format; a ``--format`` that disagrees
+    with it is an error (the bytes would not be what the name says). Another extension keeps
+    the given format (the server's default is PNG).
+
+    Raises:
+        ValidationError: the extension and the format disagree.
+    """
+    implied = FORMAT_OF_SUFFIX.get(output.suffix.lower())
+    given = params.get("output_format")
+    if implied is None:
+        return params
+    if given is not None and str(given).lower() != implied:
+        raise ValidationError(
+            f"{output.name} names a {implied.upper()} file but the format is {given}: "
+            f"change the extension or drop --format",
+            param="output_format",
+        )
+    return {**params, "output_format": implied}
+
+
+async def check_models(client: InpaintClient, models: set[str]) -> None:
+    """Load the edit catalogue so the SDK checks each request against it (an unknown model
+    id fails here, before any paid request)."""
+    from .._checks import resolve_model
+
+    catalogue = await client.models.list("inpaint")
+    for model in sorted(models):
+        resolve_model(catalogue, model)
+
+
+async def _edit(client: InpaintClient, args: argparse.Namespace, output: Output) -> int:
+    path = Path(args.output)
+    params = format_for_output(path, _edit_params(args))
+    await check_models(client, {params["model"]} if "model" in params else set())
     result = await client.images.edit(
-        args.image, args.prompt, output=output, timeout=args.timeout, **_edit_params(args)
+        args.image, args.prompt, output=path, timeout=args.timeout, **params
     )
-    out.print(f"wrote {result.path}  ({result.model_id}, request id {result.request_id})")
-    if result.balance_usd is not None or result.balance_remaining is not None:
-        out.print(f"balance: ${result.balance_remaining or result.balance_usd}")
+    balance = result.balance_remaining or result.balance_usd
+    if output.json:
+        output.emit(
+            {
+                "path": result.path,
+                "model": result.model_id,
+                "request_id": result.request_id,
+                "content_type": result.content_type,
+                "balance_usd": balance,
+            }
+        )
+        return EXIT_OK
+    output.say(
+        f"wrote {safe(result.path)}  ({safe(result.model_id)}, request id "
+        f"{safe(result.request_id)})"
+    )
+    if balance is not None:
+        output.say(f"balance: ${safe(balance)}")
     return EXIT_OK
 
 
@@ -214,15 +286,18 @@ def _load_jobs(args: argparse.Namespace) -> list[EditJob]:
     if source.is_dir():
         if not args.prompt:
             raise ValidationError("a folder batch needs --prompt", param="prompt")
-        return list(folder_jobs(source, prompt=args.prompt, out_dir=args.out, params=params))
-    if source.is_file():
-        return list(manifest_jobs(source, prompt=args.prompt, out_dir=args.out, params=params))
-    raise ValidationError(f"{source}: no such folder or manifest", param="source")
+        jobs = list(folder_jobs(source, prompt=args.prompt, out_dir=args.out, params=params))
+    elif source.is_file():
+        jobs = list(manifest_jobs(source, prompt=args.prompt, out_dir=args.out, params=params))
+    else:
+        raise ValidationError(f"{safe(source)}: no such folder or manifest", param="source")
+    return [
+        job.model_copy(update={"params": format_for_output(job.output, dict(job.params))})
+        for job in jobs
+    ]
 
 
-async def _batch(
-    client: InpaintClient, args: argparse.Namespace, out: Console, err: Console
-) -> int:
+async def _batch(client: InpaintClient, args: argparse.Namespace, output: Output) -> int:
     from ..batch import BatchRunner
 
     concurrency: int | str = args.concurrency
@@ -248,6 +323,8 @@ async def _batch(
             "for a new one",
             param="journal",
         )
+    models = {str(job.params["model"]) for job in jobs if job.params.get("model")}
+    await check_models(client, models)
     try:
         runner = BatchRunner(
             client,
@@ -260,58 +337,119 @@ async def _batch(
         )
     except ValueError as exc:
         raise ValidationError(str(exc), param="concurrency") from None
-    summary = await run_with_progress(runner, out, total=len(jobs), quiet=args.quiet)
-    print_summary(summary, out, err, outputs=Path(args.out))
+    summary = await run_with_progress(runner, output, total=len(jobs), quiet=args.quiet)
+    print_summary(summary, output, outputs=Path(args.out))
     return batch_exit_code(summary)
 
 
+def outcome_event(outcome: Any) -> dict[str, Any]:
+    """The ``--json`` line of one job's outcome."""
+    from ._output import error_document
+
+    event: dict[str, Any] = {
+        "event": "job",
+        "job_id": outcome.job_id,
+        "status": outcome.status,
+        "output": outcome.job.output,
+        "request_id": outcome.request_id,
+        "cost_usd": outcome.cost_usd,
+        "elapsed": round(outcome.elapsed, 3),
+    }
+    if outcome.reason:
+        event["reason"] = outcome.reason
+    if outcome.error is not None:
+        event.update(error_document(outcome.error, exit_code_for(outcome.error)))
+    return event
+
+
 async def run_with_progress(
-    runner: Any, out: Console, *, total: int | None, quiet: bool, label: str = "editing"
+    runner: Any, output: Output, *, total: int | None, quiet: bool, label: str = "editing"
 ) -> BatchSummary:
-    """Iterate a runner, with a progress bar unless ``quiet``; failures go above the bar."""
+    """Iterate a runner with a progress bar on stderr unless ``quiet``; failures are printed
+    above the bar; under ``--json`` every outcome is a JSON line on stdout."""
     from ._progress import BatchProgressBar
 
-    if quiet:
-        return await runner.run()  # type: ignore[no-any-return]
-    bar = BatchProgressBar(out, total, label=label)
-    runner._on_event = bar.on_event
-    with bar:
+    bar = None if quiet else BatchProgressBar(output.err, total, label=label)
+    if output.json:
+
+        def on_event(event: Any) -> None:
+            if bar is not None:
+                bar.on_event(event)
+            if event.kind in ("paused", "resumed", "stopped"):
+                output.event({"event": event.kind, "message": event.message})
+
+        runner._on_event = on_event
+    elif bar is not None:
+        runner._on_event = bar.on_event
+    printer = bar.print if bar is not None else output.note
+    if bar is not None:
+        bar.__enter__()
+    try:
         async for outcome in runner:
-            if outcome.status in ("failed", "outcome_unknown"):
-                bar.print(
-                    f"[red]{outcome.status}[/] {outcome.job.output.name}: "
-                    f"{describe_error(outcome.error) if outcome.error else outcome.reason}"
-                )
+            if output.json:
+                output.event(outcome_event(outcome))
+            elif outcome.status in ("failed", "outcome_unknown"):
+                detail = describe_error(outcome.error) if outcome.error else outcome.reason
+                printer(f"[red]{outcome.status}[/] {safe(outcome.job.output.name)}: {safe(detail)}")
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
     return runner.summary  # type: ignore[no-any-return]
 
 
-def print_summary(summary: BatchSummary, out: Console, err: Console, *, outputs: Path) -> None:
-    """The totals of a batch, and why it stopped."""
-    parts = [
-        f"[green]{summary.succeeded} succeeded[/]",
-        f"[red]{summary.failed} failed[/]",
-        f"[yellow]{summary.outcome_unknown} unknown[/]",
-        f"{summary.skipped} skipped",
-    ]
-    if summary.not_started:
-        parts.append(f"{summary.not_started} not started")
-    out.print(
-        ", ".join(parts) + f" in {summary.elapsed:.1f}s; estimated spend ${summary.spent_usd}"
-    )
-    if summary.failures:
-        out.print("failures: " + ", ".join(f"{k} x{v}" for k, v in summary.failures.items()))
-    out.print(f"outputs: {outputs.resolve()}")
-    if summary.journal is not None:
-        out.print(f"journal: {summary.journal}")
+def summary_document(summary: BatchSummary, *, outputs: Path) -> dict[str, Any]:
+    """The last ``--json`` line of a batch: its totals."""
+    return {
+        "event": "summary",
+        "ok": summary.ok,
+        "succeeded": summary.succeeded,
+        "failed": summary.failed,
+        "outcome_unknown": summary.outcome_unknown,
+        "skipped": summary.skipped,
+        "skipped_unknown": summary.skipped_unknown,
+        "not_started": summary.not_started,
+        "spent_usd": summary.spent_usd,
+        "elapsed": round(summary.elapsed, 3),
+        "failures": summary.failures,
+        "stopped_reason": summary.stopped_reason,
+        "outputs": outputs.resolve(),
+        "journal": summary.journal,
+        "exit_code": batch_exit_code(summary),
+    }
+
+
+def print_summary(summary: BatchSummary, output: Output, *, outputs: Path) -> None:
+    """The totals of a batch, and why it stopped (the last JSON line under ``--json``)."""
+    if output.json:
+        output.event(summary_document(summary, outputs=outputs))
+    else:
+        parts = [
+            f"[green]{summary.succeeded} succeeded[/]",
+            f"[red]{summary.failed} failed[/]",
+            f"[yellow]{summary.outcome_unknown} unknown[/]",
+            f"{summary.skipped} skipped",
+        ]
+        if summary.not_started:
+            parts.append(f"{summary.not_started} not started")
+        output.say(
+            ", ".join(parts) + f" in {summary.elapsed:.1f}s; estimated spend ${summary.spent_usd}"
+        )
+        if summary.failures:
+            output.say(
+                "failures: " + ", ".join(f"{safe(k)} x{v}" for k, v in summary.failures.items())
+            )
+        output.say(f"outputs: {safe(outputs.resolve())}")
+        if summary.journal is not None:
+            output.say(f"journal: {safe(summary.journal)}")
     if summary.stopped_reason:
-        err.print(f"[yellow]stopped:[/] {summary.stopped_reason}")
+        output.note(f"[yellow]stopped:[/] {safe(summary.stopped_reason)}")
     if summary.skipped_unknown:
-        err.print(
+        output.note(
             f"{summary.skipped_unknown} job(s) skipped: their outcome is unknown in the journal "
             "(they may have been charged); --rerun-unknown runs them again"
         )
     if summary.outcome_unknown:
-        err.print(
+        output.note(
             "some outcomes are unknown: those edits may have been charged; --resume skips them, "
             "--resume --rerun-unknown runs them again"
         )
@@ -331,12 +469,10 @@ def batch_exit_code(summary: BatchSummary) -> int:
     return EXIT_OK
 
 
-async def _models(client: InpaintClient, args: argparse.Namespace, out: Console) -> int:
+async def _models(client: InpaintClient, args: argparse.Namespace, output: Output) -> int:
     catalogue = await client.models.list(args.type)
-    table = Table(title=f"{args.type} models")
-    for column in ("id", "name", "price (USD)", "tiers"):
-        table.add_column(column)
     default = catalogue.default
+    rows = []
     for model in catalogue:
         pricing = model.pricing
         base = pricing.inpaint.usd if pricing.inpaint is not None else None
@@ -346,31 +482,78 @@ async def _models(client: InpaintClient, args: argparse.Namespace, out: Console)
                 f"{tier}: " + ", ".join(f"{q} ${p.usd}" for q, p in row.items())
                 for tier, row in pricing.quality.items()
             )
-        name = model.name + (" (default)" if default is not None and model.id == default.id else "")
-        table.add_row(model.id, name, f"${base}" if base is not None else "-", tiers or "-")
-    out.print(table)
+        is_default = default is not None and model.id == default.id
+        rows.append((model, base, tiers, is_default))
+    if output.json:
+        output.emit(
+            {
+                "type": args.type,
+                "default": default.id if default is not None else None,
+                "models": [
+                    {
+                        "id": model.id,
+                        "name": model.name,
+                        "default": is_default,
+                        "price_usd": base,
+                        "pricing": model.pricing,
+                    }
+                    for model, base, _, is_default in rows
+                ],
+            }
+        )
+        return EXIT_OK
+    table = Table(title=f"{safe(args.type)} models")
+    # Ids are what users copy: never truncated or wrapped; the other columns fold instead.
+    table.add_column("id", no_wrap=True, overflow="ignore")
+    table.add_column("name", overflow="fold")
+    table.add_column("price (USD)", no_wrap=True)
+    table.add_column("tiers", overflow="fold")
+    for model, base, tiers, is_default in rows:
+        name = model.name + (" (default)" if is_default else "")
+        table.add_row(
+            safe(model.id), safe(name), f"${base}" if base is not None else "-", safe(tiers or "-")
+        )
+    width = None
+    if not output.out.is_terminal:
+        # A pipe has no width: size the table to its content so nothing is cut.
+        from rich.measure import Measurement
+
+        wide = output.out.options.update(width=10_000)
+        width = Measurement.get(output.out, wide, table).maximum
+    output.out.print(table, width=width)
     return EXIT_OK
 
 
-async def _balance(client: InpaintClient, out: Console) -> int:
+async def _balance(client: InpaintClient, output: Output) -> int:
     if hasattr(client.auth, "address"):
         balance = await client.wallet.balance()
-        out.print(f"wallet {balance.wallet_address}: ${balance.balance_usd}")
+        if output.json:
+            output.emit(
+                {
+                    "kind": "wallet",
+                    "address": balance.wallet_address,
+                    "balance_usd": balance.balance_usd,
+                    "minimum_top_up_usd": balance.minimum_top_up_usd,
+                }
+            )
+            return EXIT_OK
+        output.say(f"wallet {safe(balance.wallet_address)}: ${safe(balance.balance_usd)}")
         if balance.minimum_top_up_usd is not None:
-            out.print(f"minimum top-up: ${balance.minimum_top_up_usd}")
+            output.say(f"minimum top-up: ${safe(balance.minimum_top_up_usd)}")
         return EXIT_OK
     import json
 
     raw = await client.request("GET", "/billing/balance")
     data = json.loads(raw.content)
     usd = (data.get("balances") or {}).get("usd")
-    out.print(f"API key balance: ${usd}")
+    if output.json:
+        output.emit({"kind": "api_key", "balance_usd": usd})
+        return EXIT_OK
+    output.say(f"API key balance: ${safe(usd)}")
     return EXIT_OK
 
 
-async def _top_up(
-    client: InpaintClient, args: argparse.Namespace, out: Console, err: Console
-) -> int:
+async def _top_up(client: InpaintClient, args: argparse.Namespace, output: Output) -> int:
     from ..x402.topup import to_usd
 
     amount = to_usd(args.amount)
@@ -382,16 +565,27 @@ async def _top_up(
     address = client.auth.address
     if not args.yes:
         if not sys.stdin.isatty():
-            err.print("refusing to spend without confirmation: pass --yes")
+            output.note("refusing to spend without confirmation: pass --yes")
             return EXIT_USAGE
         from rich.prompt import Confirm
 
-        if not Confirm.ask(f"Top up wallet {address} with ${amount} of USDC on Base?"):
-            err.print("cancelled; nothing was signed")
+        if not Confirm.ask(
+            f"Top up wallet {address} with ${amount} of USDC on Base?", console=output.err
+        ):
+            output.note("cancelled; nothing was signed")
             return EXIT_OTHER
     result = await client.wallet.top_up(amount)
-    out.print(
-        f"topped up ${result.amount_credited}; balance ${result.new_balance} "
-        f"(payment {result.payment_id or '-'})"
+    if output.json:
+        output.emit(
+            {
+                "amount_credited_usd": result.amount_credited,
+                "new_balance_usd": result.new_balance,
+                "payment_id": result.payment_id,
+            }
+        )
+        return EXIT_OK
+    output.say(
+        f"topped up ${safe(result.amount_credited)}; balance ${safe(result.new_balance)} "
+        f"(payment {safe(result.payment_id or '-')})"
     )
     return EXIT_OK

@@ -13,9 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
 from ._errors import EXIT_OK, EXIT_OTHER, describe_error
+from ._output import Output, safe
 
 if TYPE_CHECKING:
     from .._transport import RawResponse
@@ -59,9 +58,7 @@ def make_samples(folder: Path, count: int) -> list[Path]:
     return paths
 
 
-async def run_demo(
-    out: Console, err: Console, *, out_dir: Path, jobs: int = 12, quiet: bool = False
-) -> int:
+async def run_demo(output: Output, *, out_dir: Path, jobs: int = 12, quiet: bool = False) -> int:
     """Run the demo; return the exit code."""
     from eth_account import Account
 
@@ -72,7 +69,7 @@ async def run_demo(
     from ..x402.topup import TopUpPolicy
     from ._app import print_summary, run_with_progress
 
-    say = out.print
+    say = output.say
     inputs, edited = out_dir / "inputs", out_dir / "edited"
     journal = out_dir / "journal.jsonl"
     # A fresh demo every time: only what an earlier demo wrote here is removed.
@@ -103,19 +100,18 @@ async def run_demo(
             amount_usd=TOP_UP_USD, max_total_usd=CAP_USD, poll_interval=0.2, settlement_timeout=30
         )
         async with InpaintClient(wallet, base_url=emulator.base_url, top_up=policy) as client:
-            printer: list[Console] = [out]
             seen = {"402": False, "paid": False}
 
             def narrate(raw: RawResponse) -> None:
                 if raw.status == 402 and not seen["402"]:
                     seen["402"] = True
-                    printer[0].print(
+                    say(
                         "[yellow]402 Payment Required[/]: the wallet is below the minimum → "
                         f"signing one ${TOP_UP_USD} top-up (EIP-3009), the other jobs wait"
                     )
                 elif raw.headers.get("payment-response") and not seen["paid"]:
                     seen["paid"] = True
-                    printer[0].print("[green]top-up settled[/]: jobs resume, freshly signed")
+                    say("[green]top-up settled[/]: jobs resume, freshly signed")
 
             client._shared.setdefault("observers", []).append(narrate)
             job_list = [
@@ -127,8 +123,8 @@ async def run_demo(
                 for i, path in enumerate(samples)
             ]
             runner = BatchRunner(client, job_list, journal=journal, job_timeout=60)
-            summary = await run_with_progress(runner, out, total=len(job_list), quiet=quiet)
-            print_summary(summary, out, err, outputs=edited)
+            summary = await run_with_progress(runner, output, total=len(job_list), quiet=quiet)
+            print_summary(summary, output, outputs=edited)
         charges = emulator.charges_for(wallet.address)
         credits = emulator.credits_for(wallet.address)
         spent = sum((c.amount_usd for c in charges), Decimal(0))
@@ -139,11 +135,13 @@ async def run_demo(
         )
         ok = summary.ok and summary.succeeded == len(job_list) and len(credits) == 1
         if ok:
-            say(f"[bold green]done[/]: {summary.succeeded} edited images in {edited.resolve()}")
+            say(
+                f"[bold green]done[/]: {summary.succeeded} edited images in {safe(edited.resolve())}"
+            )
             return EXIT_OK
         if summary.stop_error is not None:
-            err.print(f"error: {describe_error(summary.stop_error)}")
-        err.print("[red]the demo did not complete as expected[/]")
+            output.note(f"error: {safe(describe_error(summary.stop_error))}")
+        output.note("[red]the demo did not complete as expected[/]")
         return EXIT_OTHER
     finally:
         await emulator.stop()

@@ -51,6 +51,11 @@ def build_parser(prog: str = "inpaint-async emulate") -> argparse.ArgumentParser
     parser.add_argument(
         "--balance", default="100", metavar="USD", help="balance of the printed test API key"
     )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print how to connect as one JSON line (base_url, api_key, pay_to, wallets)",
+    )
     return parser
 
 
@@ -100,6 +105,20 @@ async def _serve(
         wallets=wallets,
     )
     await emu.start()
+    if args.json:
+        import json
+
+        document = {
+            "base_url": emu.base_url,
+            "api_key": key,
+            "api_key_balance_usd": str(balance),
+            "pay_to": emu.pay_to,
+            "admin_url": f"{emu.url}/_emulator" if args.admin else None,
+            "wallets": {address: str(usd) for address, usd in wallets.items()},
+        }
+        print(json.dumps(document), flush=True)
+        await emu.serve_forever()
+        return
     lines = [
         "inpaint_async emulator (offline; no real money moves)",
         f"  base URL   {emu.base_url}",
