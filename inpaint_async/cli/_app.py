@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="inpaint-demo-out", help="output folder")
     demo.add_argument("--jobs", type=int, default=12, help="number of sample images")
     demo.add_argument("--quiet", action="store_true", help="no progress bar; summary only")
+    from ._conformance import add_parser as add_conformance
+
+    add_conformance(sub)
     add_json_flag(sub)
     return parser
 
@@ -171,6 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(
                 run_demo(output, out_dir=Path(args.out), jobs=args.jobs, quiet=args.quiet)
             )
+        if args.command == "conformance":
+            from ._conformance import run as run_conformance
+
+            return asyncio.run(run_conformance(args, output))
         return asyncio.run(_dispatch(args, output))
     except KeyboardInterrupt:
         output.note("interrupted")
