@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from decimal import Decimal
@@ -172,6 +173,15 @@ class SyncWallet(_SyncResource[Wallet]):
                 runner.run(aclose())
 
 
+def _shutdown(runner: _LoopThread, client: InpaintClient) -> None:
+    if runner.loop.is_closed():
+        return
+    try:
+        runner.run(client.close())
+    finally:
+        runner.stop()
+
+
 async def _anext(iterator: AsyncIterator[T]) -> T:
     return await anext(iterator)
 
@@ -227,6 +237,8 @@ class SyncInpaintClient(_SyncResource[InpaintClient]):
         )
         super().__init__(client, _LoopThread())
         self._client = client
+        # A client dropped without close() still releases its connections and its thread.
+        self._finalizer = weakref.finalize(self, _shutdown, self._runner, client)
         self.images = SyncImages(self._client.images, self._runner)
         self.models = SyncModels(self._client.models, self._runner)
         self._wallet: SyncWallet | None = None
@@ -261,12 +273,7 @@ class SyncInpaintClient(_SyncResource[InpaintClient]):
 
     def close(self) -> None:
         """Close the client's connections and stop the private loop (idempotent)."""
-        if self._runner.loop.is_closed():
-            return
-        try:
-            self._runner.run(self._client.close())
-        finally:
-            self._runner.stop()
+        self._finalizer()
 
     def __enter__(self) -> SyncInpaintClient:
         return self

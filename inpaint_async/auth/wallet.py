@@ -10,6 +10,7 @@ import json
 import os
 import re
 import secrets
+import sys
 import warnings
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -364,14 +365,10 @@ def _header_value(address: str, message: str, signature: str, now: datetime) -> 
 
 
 def _is_local_account(value: object) -> bool:
-    """Whether ``value`` is an eth-account ``LocalAccount`` (checked without importing
-    eth-account for other signers when it is not loaded yet)."""
-    module = type(value).__module__
-    if not module.startswith("eth_account"):
-        return False
-    from eth_account.signers.local import LocalAccount
-
-    return isinstance(value, LocalAccount)
+    """Whether ``value`` is an eth-account ``LocalAccount`` (a subclass included), checked
+    without importing eth-account: if one exists, its module is loaded."""
+    local = sys.modules.get("eth_account.signers.local")
+    return local is not None and isinstance(value, local.LocalAccount)
 
 
 def _decrypt_keystore(keystore: str, password: str) -> LocalAccount:

@@ -184,3 +184,14 @@ async def test_bad_signatures_are_configuration_errors(signature: object, fragme
     auth = WalletAuth(_Bad(signature=signature))  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match=fragment):
         await auth.headers("GET", "https://api.venice.ai/api/v1/models")
+
+
+def test_a_local_account_subclass_stays_on_the_local_path() -> None:
+    """A LocalAccount subclass is a key in process, not a generic Signer."""
+    from eth_account.signers.local import LocalAccount
+
+    class Mine(LocalAccount):
+        pass
+
+    mine = Mine(ACCOUNT._key_obj, Account)
+    assert isinstance(WalletAuth(mine).signer, LocalSigner)

@@ -161,3 +161,15 @@ def test_an_async_client_refuses_a_second_event_loop(emu: Emulator) -> None:
         first.run_until_complete(client.close())
         first.close()
     assert isinstance(EventLoopMismatchError("x"), ConfigurationError)
+
+
+def test_a_dropped_client_releases_its_thread(emu: Emulator) -> None:
+    """Garbage-collecting an unclosed sync client closes its connections and stops its thread."""
+    import gc
+
+    client = SyncInpaintClient(emu.api_key, base_url=emu.base_url)
+    client.images.edit(PNG, "hat")
+    runner = client._runner
+    del client
+    gc.collect()
+    assert runner.loop.is_closed() and not runner.thread.is_alive()
