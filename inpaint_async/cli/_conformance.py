@@ -187,7 +187,7 @@ async def run_conformance(
     add(Finding(
         "catalogue", "ok" if chosen else "differs",
         "GET /models?type=inpaint lists priced edit models",
-        f"{len(catalogue)} models; cheapest edit {chosen[0].id} at ${chosen[1]}"
+        f"{len(catalogue)} models; the edit checks use {chosen[0].id} (${chosen[1]})"
         if chosen else f"{len(catalogue)} models, none with an edit price the SDK can read",
     ))  # fmt: skip
 

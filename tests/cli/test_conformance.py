@@ -110,3 +110,26 @@ def test_the_real_api_is_only_reached_with_live(
     assert main(["conformance", "--max-usd", "lots"]) == 2
     assert "--max-usd" in capsys.readouterr().err
     assert main(["conformance", "--live", "--emulator-deviation", "no_model_headers"]) == 2
+
+
+async def test_live_mode_runs_against_the_given_server_with_env_credentials(
+    emulator: Emulator,
+) -> None:
+    """--live with --base-url and VENICE_API_KEY: the same suite, marked live (here, loopback)."""
+    env = clean_env(VENICE_API_KEY=emulator.api_key)
+    run = await run_cli(
+        "--base-url", emulator.base_url, "conformance", "--live", "--max-usd", "0.1",
+        "--model", "firered-image-edit", "--json", env=env, timeout=60,
+    )  # fmt: skip
+    assert run.code == 0, run.err
+    document = json.loads(run.out)
+    assert document["live"] is True and document["target"] == emulator.base_url
+    assert "firered-image-edit" in document["findings"][0]["observed"]
+    assert Decimal(document["spent_usd"]) <= Decimal("0.1")
+
+
+async def test_a_server_that_is_down_is_an_error_not_a_pass(emulator: Emulator) -> None:
+    """An unreachable server yields an error finding (and no crash)."""
+    async with InpaintClient(emulator.api_key, base_url="http://127.0.0.1:9/api/v1") as client:
+        report = await run_conformance(client)
+    assert [(f.check, f.status) for f in report.findings] == [("catalogue", "error")]
