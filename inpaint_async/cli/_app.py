@@ -48,6 +48,11 @@ def _add_edit_params(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="an inpaint model id (default: the server's)")
     parser.add_argument("--aspect-ratio", help='e.g. "16:9"; default: closest to the input')
     parser.add_argument("--resolution", help="1K, 2K or 4K, for models with tiers")
+    parser.add_argument(
+        "--quality",
+        choices=["low", "medium", "high"],
+        help="quality tier, for models with tiers (sent as a one-image multi-edit)",
+    )
     parser.add_argument("--format", dest="output_format", choices=["png", "jpeg", "webp"])
     parser.add_argument(
         "--safe-mode",
@@ -61,7 +66,10 @@ def _add_edit_params(parser: argparse.ArgumentParser) -> None:
 
 
 def _edit_params(args: argparse.Namespace) -> dict[str, Any]:
-    names = ("model", "aspect_ratio", "resolution", "output_format", "safe_mode", "enhance_prompt")
+    names = (
+        "model", "aspect_ratio", "resolution", "quality", "output_format", "safe_mode",
+        "enhance_prompt",
+    )  # fmt: skip
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
 
