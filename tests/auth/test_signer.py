@@ -195,3 +195,19 @@ def test_a_local_account_subclass_stays_on_the_local_path() -> None:
 
     mine = Mine(ACCOUNT._key_obj, Account)
     assert isinstance(WalletAuth(mine).signer, LocalSigner)
+
+
+async def test_automatic_top_up_signs_through_the_remote_signer(
+    make_emulator: Any, kms: RemoteSigner
+) -> None:
+    """A drained wallet with a TopUpPolicy: the 402 top-up is signed by the remote signer."""
+    from inpaint_async import TopUpPolicy
+
+    emu: Emulator = await make_emulator()
+    emu.fund_wallet(ACCOUNT.address, 0)
+    policy = TopUpPolicy(amount_usd=5, max_total_usd=5, poll_interval=0.05, settlement_timeout=10)
+    async with InpaintClient(auth=WalletAuth(kms), base_url=emu.base_url, top_up=policy) as client:
+        result = await client.images.edit(PNG, "a hat")
+    assert result.data
+    assert [c.amount_usd for c in emu.credits_for(ACCOUNT.address)] == [Decimal(5)]
+    assert kms.calls.count("typed") == 1
