@@ -211,3 +211,10 @@ async def test_automatic_top_up_signs_through_the_remote_signer(
     assert result.data
     assert [c.amount_usd for c in emu.credits_for(ACCOUNT.address)] == [Decimal(5)]
     assert kms.calls.count("typed") == 1
+
+
+@pytest.mark.parametrize("text", ["", "hello", "multi\nline ünïcødé ✓", "x" * 5000])
+def test_local_signer_is_byte_identical_to_eth_account(text: str) -> None:
+    """The cached-key fast path signs exactly as LocalAccount.sign_message does."""
+    expected = "0x" + bytes(ACCOUNT.sign_message(encode_defunct(text=text)).signature).hex()
+    assert LocalSigner(ACCOUNT).sign_message(text) == expected
