@@ -133,3 +133,14 @@ def test_options_fold_the_extras() -> None:
     assert opts.body is not None and opts.body.json == {"a": 1, "b": None}
     assert opts.with_changes(idempotent=True).is_idempotent
     assert merge_extra_body(Body(fields=[("a", "1")], files=()), {"a": 2}).json == {"a": 2}
+
+
+@pytest.mark.parametrize("validate", [True, False])
+async def test_extra_fields_pass_with_or_without_validation(emulator: Any, validate: bool) -> None:
+    """With the catalogue loaded (validation on) or validation off, extra fields still go out."""
+    async with InpaintClient(emulator.api_key, base_url=emulator.base_url, validate=validate) as c:
+        await c.models.list()
+        result = await c.images.edit(
+            PNG, "a hat", model="firered-image-edit", extra_body={"future_field": "x"}
+        )
+    assert result.data
