@@ -2,13 +2,17 @@
 
 Each line is one JSON object::
 
-    {"v": 1, "ts": 1767225600.123, "job": "j3f...", "state": "sent", "output": "out/a.png"}
+    {"v": 1, "ts": 1767225600.123, "job": "j3f...", "state": "sent", "output": "out/a.png",
+     "input": "in/a.png", "prompt": "add a hat", "params": {"model": "..."}}
     {"v": 1, "ts": 1767225601.456, "job": "j3f...", "state": "succeeded",
-     "request_id": "8c1d...-EMU", "cost_usd": "0.04", "output": "out/a.png"}
+     "request_id": "8c1d...-EMU", "cost_usd": "0.04", "output": "out/a.png", "model": "..."}
     {"v": 1, "ts": ..., "job": "...", "state": "failed",
      "error": {"type": "BadRequestError", "status": 400, "code": null, "message": "...",
                "retryable": false}, "request_id": "..."}
     {"v": 1, "ts": ..., "job": "...", "state": "unknown", "reason": "OutcomeUnknownError: ..."}
+
+``input`` (a path or URL; never inline bytes), ``prompt`` and ``params`` describe the job for the
+report (``inpaint_async.report``); readers ignore fields they do not know.
 
 ``sent`` is written (and fsynced) *before* the request leaves, so a crash can never hide a request
 that may have been paid: a job whose last record is ``sent`` is treated as ``unknown`` on resume.

@@ -164,6 +164,17 @@ class BatchSummary:
             and not self.cancelled
         )
 
+    def write_report(self, path: str | os.PathLike[str] | None = None, **options: Any) -> Path:
+        """Write the run's report page (``inpaint_async.report.write_report``); return its path.
+
+        ``path`` defaults to ``report.html`` beside the journal. Needs a journal and Pillow.
+        """
+        if self.journal is None:
+            raise ConfigurationError("the report is made from the journal: run with journal=...")
+        from ..report import write_report
+
+        return write_report(self.journal, path, summary=self, **options)
+
 
 def is_run_stopping(exc: BaseException) -> bool:
     """Whether every further job would hit ``exc`` too (bad credentials, no money, top-up cap)."""
@@ -549,7 +560,7 @@ class BatchRunner:
                 _prepare_output(job.output)
                 if journal is not None:
                     # Durable before the request leaves: a crash can never hide a paid request.
-                    await journal.append(jid, "sent", output=str(job.output))
+                    await journal.append(jid, "sent", output=str(job.output), **_job_fields(job))
             except asyncio.CancelledError:
                 if journal is not None:
                     journal.append_now(
@@ -633,9 +644,11 @@ class BatchRunner:
     async def _journal_outcome(self, journal: Journal, outcome: JobOutcome) -> None:
         jid, output = outcome.job_id, str(outcome.job.output)
         if outcome.status == "succeeded":
+            result = outcome.result
             await journal.append(
                 jid, "succeeded", output=output, request_id=outcome.request_id,
-                cost_usd=outcome.cost_usd,
+                cost_usd=outcome.cost_usd, model=result.model_id if result else None,
+                blurred=True if result is not None and result.is_blurred else None,
             )  # fmt: skip
         elif outcome.status == "outcome_unknown":
             await journal.append(
@@ -690,6 +703,22 @@ async def catalogue_estimate(client: InpaintClient, job: EditJob) -> Decimal:
         quality=params.get("quality"),
         enhance_prompt=bool(params.get("enhance_prompt", False)),
     )
+
+
+def _job_fields(job: EditJob) -> dict[str, Any]:
+    """What a report shows of a job besides its outcome: the prompt, the parameters, and the input
+    when it is a path or a URL (never inline bytes or base64)."""
+    fields: dict[str, Any] = {"prompt": job.prompt, "params": job.params or None}
+    image = job.image
+    if isinstance(image, Path):
+        fields["input"] = str(image)
+    elif (
+        isinstance(image, str)
+        and len(image) < 4096
+        and (image.lower().startswith(("http://", "https://")) or os.path.isfile(image))
+    ):
+        fields["input"] = image
+    return fields
 
 
 def _prepare_output(output: Path) -> None:

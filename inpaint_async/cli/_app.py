@@ -1,4 +1,4 @@
-"""The ``inpaint-async`` commands: edit, batch, models, balance, top-up, emulate, demo."""
+"""The ``inpaint-async`` commands: edit, batch, models, balance, top-up, emulate, demo, report."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from ._errors import (
     exit_code_for,
 )
 from ._output import Output, safe
+from ._report import add_batch_option, add_parser, run_report, write_batch_report
 
 if TYPE_CHECKING:
     from .._client import InpaintClient
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("--job-timeout", type=float, default=900.0, help="seconds per job")
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_batch_option(batch)
     _add_edit_params(batch)
 
     models = sub.add_parser("models", help="list the edit models and their prices")
@@ -137,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="inpaint-demo-out", help="output folder")
     demo.add_argument("--jobs", type=int, default=12, help="number of sample images")
     demo.add_argument("--quiet", action="store_true", help="no progress bar; summary only")
+    add_parser(sub)
     from ._conformance import add_parser as add_conformance
 
     add_conformance(sub)
@@ -182,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(
                 run_demo(output, out_dir=Path(args.out), jobs=args.jobs, quiet=args.quiet)
             )
+        if args.command == "report":
+            return run_report(args, output)
         if args.command == "conformance":
             from ._conformance import run as run_conformance
 
@@ -354,6 +359,7 @@ async def _batch(client: InpaintClient, args: argparse.Namespace, output: Output
         raise ValidationError(str(exc), param="concurrency") from None
     summary = await run_with_progress(runner, output, total=len(jobs), quiet=args.quiet)
     print_summary(summary, output, outputs=Path(args.out))
+    write_batch_report(args, summary, journal, output)
     return batch_exit_code(summary)
 
 
