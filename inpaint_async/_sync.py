@@ -186,6 +186,39 @@ async def _anext(iterator: AsyncIterator[T]) -> T:
     return await anext(iterator)
 
 
+class _Derive(Generic[P]):
+    """``with_options`` for the sync client: the async client's keywords, a sync client back."""
+
+    def __init__(self, method: Callable[Concatenate[InpaintClient, P], InpaintClient]) -> None:
+        self._method = method
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any] | None = None) -> _Derive[P]: ...
+    @overload
+    def __get__(
+        self, obj: SyncInpaintClient, owner: type[Any] | None = None
+    ) -> Callable[P, SyncInpaintClient]: ...
+    def __get__(
+        self, obj: SyncInpaintClient | None, owner: type[Any] | None = None
+    ) -> _Derive[P] | Callable[P, SyncInpaintClient]:
+        if obj is None:
+            return self
+        method = self._method
+        parent = obj
+
+        @functools.wraps(method)
+        def call(*args: P.args, **kwargs: P.kwargs) -> SyncInpaintClient:
+            derived = SyncInpaintClient.__new__(SyncInpaintClient)
+            derived._setup(method(parent._client, *args, **kwargs), parent._runner, owner=False)
+            return derived
+
+        return call
+
+
+def _nothing(runner: _LoopThread, client: InpaintClient) -> None:
+    return None
+
+
 class SyncInpaintClient(_SyncResource[InpaintClient]):
     """The client for synchronous code: scripts, notebooks, sync web frameworks.
 
@@ -235,16 +268,25 @@ class SyncInpaintClient(_SyncResource[InpaintClient]):
             verify=verify,
             edit_quality_route=edit_quality_route,
         )
-        super().__init__(client, _LoopThread())
+        self._setup(client, _LoopThread(), owner=True)
+
+    def _setup(self, client: InpaintClient, runner: _LoopThread, *, owner: bool) -> None:
+        super().__init__(client, runner)
         self._client = client
-        # A client dropped without close() still releases its connections and its thread.
-        self._finalizer = weakref.finalize(self, _shutdown, self._runner, client)
-        self.images = SyncImages(self._client.images, self._runner)
-        self.models = SyncModels(self._client.models, self._runner)
+        # The owner (not a with_options() view) closes the connections and stops the thread,
+        # also when it is dropped without close().
+        self._finalizer = weakref.finalize(
+            self, _shutdown if owner else _nothing, self._runner, client
+        )
+        self.images = SyncImages(client.images, runner)
+        self.models = SyncModels(client.models, runner)
         self._wallet: SyncWallet | None = None
 
     estimate_cost = _Blocking(InpaintClient.estimate_cost)
     request = _Blocking(InpaintClient.request)
+    with_options = _Derive(InpaintClient.with_options)
+    """A derived client with some options changed (the async ``with_options`` keywords),
+    sharing this one's connections and loop; closing it does nothing."""
 
     @property
     def async_client(self) -> InpaintClient:

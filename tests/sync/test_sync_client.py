@@ -173,3 +173,14 @@ def test_a_dropped_client_releases_its_thread(emu: Emulator) -> None:
     del client
     gc.collect()
     assert runner.loop.is_closed() and not runner.thread.is_alive()
+
+
+def test_with_options_shares_the_loop_and_the_connections(emu: Emulator) -> None:
+    """A derived sync client changes options, uses the same loop, and closing it is a no-op."""
+    with SyncInpaintClient(emu.api_key, base_url=emu.base_url) as client:
+        derived = client.with_options(read_timeout=30, validate=False)
+        assert isinstance(derived, SyncInpaintClient)
+        assert derived.async_client.timeouts.read == 30 and not derived.async_client.validate
+        derived.close()
+        assert derived.images.edit(PNG, "hat").content_type == "image/png"
+        assert client.images.edit(PNG, "hat").content_type == "image/png"

@@ -75,3 +75,5 @@ def sync_script() -> None:
         assert_type(client.estimate_cost("gpt-image-2-edit"), Decimal)
         client.images.edit(b"...", "x", output_format="gif")  # type: ignore[arg-type]
         client.images.edit(b"...", "x", qualty="low")  # type: ignore[call-arg]
+        assert_type(client.with_options(read_timeout=30), SyncInpaintClient)
+        client.with_options(read_timout=30)  # type: ignore[call-arg]
