@@ -416,7 +416,7 @@ def _why(exc: BaseException) -> str:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``conformance`` on the ``inpaint-async`` parser."""
-    from ..testing._settings import DEVIATIONS
+    from ..testing import DEVIATIONS
 
     parser = sub.add_parser(
         "conformance",
