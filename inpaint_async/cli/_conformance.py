@@ -184,12 +184,14 @@ async def run_conformance(
         price = _edit_price(entry, endpoint="edit") if entry is not None else None
         chosen = (entry, price, None) if entry is not None and price is not None else None
     with_quality = _cheapest(catalogue, quality=True)
-    add(Finding(
-        "catalogue", "ok" if chosen else "differs",
-        "GET /models?type=inpaint lists priced edit models",
-        f"{len(catalogue)} models; the edit checks use {chosen[0].id} (${chosen[1]})"
-        if chosen else f"{len(catalogue)} models, none with an edit price the SDK can read",
-    ))  # fmt: skip
+    if chosen is not None:
+        observed = f"{len(catalogue)} models; the edit checks use {chosen[0].id} (${chosen[1]})"
+    elif model is not None:
+        observed = f"--model {model!r} is not a priced edit model of this catalogue"
+    else:
+        observed = f"{len(catalogue)} models, none with an edit price the SDK can read"
+    status: Status = "ok" if chosen else ("error" if model is not None else "differs")
+    add(Finding("catalogue", status, "GET /models?type=inpaint lists priced edit models", observed))
 
     add(await _discovery_402(once, image))
     add(await _error_shape(once, image))
@@ -224,8 +226,8 @@ async def run_conformance(
     await paid("edit", "an edit returns 200 with the image bytes", edit_price, plain_edit)
     result = response.get("edit")
     if result is not None:
-        add(_headers_finding(result, wallet=_is_wallet(client)))
-        add(_rate_limit_finding(result, wallet=_is_wallet(client)))
+        add(_headers_finding(result))
+        add(_rate_limit_finding(result))
         if _is_wallet(client):
             present = result.balance_remaining is not None
             add(Finding(
@@ -374,7 +376,7 @@ class _FixedAuth:
         return "_FixedAuth(***)"
 
 
-def _headers_finding(result: ImageResult, *, wallet: bool) -> Finding:
+def _headers_finding(result: ImageResult) -> Finding:
     names = {k.lower() for k in result.headers}
     missing = [h for h in _IMAGE_HEADERS if h not in names]
     expected = "an image response carries " + ", ".join(_IMAGE_HEADERS)
@@ -384,7 +386,7 @@ def _headers_finding(result: ImageResult, *, wallet: bool) -> Finding:
     return Finding("headers", "ok", expected, "all present")
 
 
-def _rate_limit_finding(result: ImageResult, *, wallet: bool) -> Finding:
+def _rate_limit_finding(result: ImageResult) -> Finding:
     names = {k.lower() for k in result.headers}
     missing = [h for h in _RATE_LIMIT_HEADERS if h not in names]
     expected = "responses carry x-ratelimit-{limit,remaining,reset}-requests (batches pace on them)"

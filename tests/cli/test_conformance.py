@@ -133,3 +133,11 @@ async def test_a_server_that_is_down_is_an_error_not_a_pass(emulator: Emulator) 
     async with InpaintClient(emulator.api_key, base_url="http://127.0.0.1:9/api/v1") as client:
         report = await run_conformance(client)
     assert [(f.check, f.status) for f in report.findings] == [("catalogue", "error")]
+
+
+async def test_an_unknown_model_is_an_error_and_nothing_is_paid(emulator: Emulator) -> None:
+    """--model that the catalogue does not price: an error finding, no paid call."""
+    async with InpaintClient(emulator.api_key, base_url=emulator.base_url) as client:
+        report = await run_conformance(client, model="no-such-edit-model")
+    assert by_check(report)["catalogue"].status == "error"
+    assert charged(emulator) == 0 and report.spent_usd == 0
