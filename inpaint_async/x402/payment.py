@@ -33,6 +33,7 @@ from .models import PaymentRequirement
 
 if TYPE_CHECKING:
     from ..auth._signer import Signer
+    from ..auth.wallet import WalletAuth
 
 __all__ = [
     "MAX_PAYMENT_TIMEOUT_SECONDS",
@@ -480,7 +481,7 @@ def build_payment_header(
 
 async def sign_payment(
     *,
-    signer: Signer,
+    signer: Signer | WalletAuth,
     requirement: PaymentRequirement,
     value: int,
     now: int,
@@ -489,12 +490,17 @@ async def sign_payment(
 ) -> SignedPayment:
     """:func:`build_payment_header` for any :class:`~inpaint_async.auth.Signer`, sync or ``async``.
 
+    ``signer`` may also be a ``WalletAuth``: its :attr:`~inpaint_async.WalletAuth.signer` signs.
+
     Raises:
         PaymentRailError: the requirement is not a USDC-on-Base rail (nothing was signed).
         ConfigurationError: the signer returned something that is not a 65-byte signature.
     """
     from ..auth._signer import check_address, resolve_signature
+    from ..auth.wallet import WalletAuth
 
+    if isinstance(signer, WalletAuth):
+        signer = signer.signer
     draft = draft_payment(
         payer=check_address(signer.address),
         requirement=requirement,

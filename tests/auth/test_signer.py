@@ -218,3 +218,21 @@ def test_local_signer_is_byte_identical_to_eth_account(text: str) -> None:
     """The cached-key fast path signs exactly as LocalAccount.sign_message does."""
     expected = "0x" + bytes(ACCOUNT.sign_message(encode_defunct(text=text)).signature).hex()
     assert LocalSigner(ACCOUNT).sign_message(text) == expected
+
+
+async def test_sign_payment_takes_a_wallet_auth_and_matches_the_sync_form() -> None:
+    """sign_payment(signer=WalletAuth) signs with its signer: the same header as the sync form."""
+    from inpaint_async.x402 import build_payment_header, sign_payment
+    from inpaint_async.x402.models import PaymentRequirement
+
+    req = PaymentRequirement.model_validate({
+        "scheme": "exact", "network": "eip155:8453", "amount": "5000000",
+        "asset": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+        "payTo": "0x2670B922ef37C7Df47158725C0CC407b5382293F", "maxTimeoutSeconds": 300,
+        "extra": {"name": "USD Coin", "version": "2"},
+    })  # fmt: skip
+    kwargs: dict[str, Any] = {"requirement": req, "value": 5_000_000, "now": 1_700_000_000,
+                              "nonce": b"\x01" * 32}  # fmt: skip
+    auth = WalletAuth(KEY)
+    via_async = await sign_payment(signer=auth, **kwargs)
+    assert via_async == build_payment_header(signer=auth, **kwargs)
