@@ -64,9 +64,7 @@ async def test_a_settings_object_drives_a_running_emulator(http: aiohttp.ClientS
 
 def test_an_unknown_deviation_is_refused() -> None:
     """A misspelt deviation fails when the settings are built, naming the known ones."""
-    import pytest
-
-    from inpaint_async.testing import DEVIATIONS, EmulatorSettings
+    from inpaint_async.testing import DEVIATIONS
 
     with pytest.raises(ValueError, match="no_model_headers"):
         EmulatorSettings(deviations={"no_model_header"})
