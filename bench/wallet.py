@@ -71,11 +71,15 @@ async def _stall(base: str, requests: int, kind: str) -> float:
     worst = 0.0
     done = False
     async with InpaintClient(auth=auth, base_url=base) as client:
-        if kind != "wallet":
-            client._limiter = asyncio.Semaphore(5)
+        # The wallet's own gate holds 5 in flight; the Bearer control gets the same bound here.
+        bound = asyncio.Semaphore(5) if kind != "wallet" else None
 
         async def one() -> None:
-            await client.request("GET", "/x402/balance/0x0")
+            if bound is None:
+                await client.request("GET", "/x402/balance/0x0")
+                return
+            async with bound:
+                await client.request("GET", "/x402/balance/0x0")
 
         async def ticker() -> None:
             nonlocal worst

@@ -25,6 +25,7 @@ from ._exceptions import (
     PayloadTooLargeError,
     PaymentRequiredError,
     PermissionDeniedError,
+    PriceError,
     RateLimitError,
     ResponseTooLargeError,
     ServerError,
@@ -42,6 +43,7 @@ from ._exceptions import (
 from ._retry import RetryPolicy
 from ._version import __version__
 from .auth import Auth, BearerAuth, Signer, WalletAuth
+from .spend import TopUpPolicy
 from .types import (
     BackgroundRemoveResult,
     EditResult,
@@ -54,7 +56,6 @@ from .types import (
     UpscaleResult,
 )
 from .x402 import PaymentRailError, TopUpResult, WalletBalance
-from .x402.topup import TopUpPolicy
 
 if _TYPE_CHECKING:
     from ._sync import SyncInpaintClient
@@ -97,6 +98,7 @@ __all__ = [
     "PaymentRailError",
     "PaymentRequiredError",
     "PermissionDeniedError",
+    "PriceError",
     "RateLimitError",
     "RateLimitState",
     "ResponseTooLargeError",

@@ -8,7 +8,7 @@ import os
 import time
 import urllib.parse
 import warnings
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping
 from contextlib import nullcontext
 from pathlib import Path
 from types import TracebackType
@@ -68,8 +68,9 @@ if TYPE_CHECKING:
     from .resources.images import Images
     from .resources.models import Models
     from .resources.wallet import Wallet
+    from .spend._hooks import AttemptTicket, WalletHooks
+    from .spend._policy import TopUpPolicy
     from .types.params import Quality, Resolution
-    from .x402.topup import TopUpPolicy
 
 __all__ = ["InpaintClient"]
 
@@ -78,7 +79,6 @@ R = TypeVar("R", bound=ImageResult)
 _UNSET: Any = object()
 _warned_deprecations: set[str] = set()
 
-PaymentHook = Callable[[PaymentRequiredError, int], Awaitable[bool]]
 EditQualityRoute = Literal["multi_edit", "edit"]
 
 
@@ -252,9 +252,8 @@ class InpaintClient:
             "accept": "image/*, application/json",
             **check_header_values(self.default_headers, "default_headers"),
         }
-        self._payment_hook: PaymentHook | None = None
-        # An async context manager held around signing + sending each authenticated attempt.
-        self._limiter: Any = None
+        # A wallet's money hooks (in-flight gate, balance tracking, the policy's top-ups).
+        self._wallet_hooks: WalletHooks | None = None
         self.validate = validate
         if edit_quality_route not in ("multi_edit", "edit"):
             raise ConfigurationError("edit_quality_route must be 'multi_edit' or 'edit'")
@@ -283,8 +282,9 @@ class InpaintClient:
         Background wallet work (balance polls, proactive top-ups) is cancelled first.
         """
         if self._is_root:
-            for coordinator in list(self._shared.get("wallet_top_ups", {}).values()):
-                await coordinator.aclose()
+            from .spend._hooks import cancel_background
+
+            await cancel_background(self._transport)
             await self._transport.close()
 
     def with_options(
@@ -413,7 +413,7 @@ class InpaintClient:
 
         policy = self.top_up_policy
         if policy is not None:
-            from .x402.topup import TopUpPolicy
+            from .spend._policy import TopUpPolicy
 
             if not isinstance(policy, TopUpPolicy):
                 raise ConfigurationError("top_up must be a TopUpPolicy")
@@ -421,9 +421,9 @@ class InpaintClient:
             if policy is not None and is_root:
                 raise ConfigurationError("top_up needs a wallet: pass auth=WalletAuth(...)")
             return
-        from .x402.topup import install
+        from .spend._hooks import WalletHooks
 
-        install(self, self._auth, policy)
+        self._wallet_hooks = WalletHooks(self, self._auth, policy, self._transport)
 
     # -- the request pipeline -------------------------------------------------------------------
 
@@ -446,43 +446,52 @@ class InpaintClient:
         extra_body: Mapping[str, object] | None = None,
         idempotent: bool | None = None,
         authenticate: bool = True,
+        _internal: bool = False,
     ) -> RawResponse:
         """Send one API call with retries, fresh auth per attempt and the 402 top-up path.
 
         ``extra_headers``, ``extra_query`` and ``extra_body`` are sent as given (fields the SDK
-        does not know yet); see :class:`~inpaint_async._options.RequestOptions`.
+        does not know yet); see :class:`~inpaint_async._options.RequestOptions`. ``_internal``
+        marks a request made by a top-up or a background balance check (see :meth:`send`).
         """
         options = RequestOptions.build(
             method, path, body=body, params=params, output=output, timeout=timeout, retry=retry,
             extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body,
             idempotent=idempotent, authenticate=authenticate,
         )  # fmt: skip
-        return await self.send(options)
+        return await self.send(options, _internal=_internal)
 
-    async def send(self, options: RequestOptions) -> RawResponse:
-        """Send the call ``options`` describes (retries, fresh auth per attempt, 402 top-ups)."""
+    async def send(self, options: RequestOptions, *, _internal: bool = False) -> RawResponse:
+        """Send the call ``options`` describes (retries, fresh auth per attempt, 402 top-ups).
+
+        An ``_internal`` request (a top-up's own) never waits for a paused wallet and never goes
+        to the 402 hook, so a top-up cannot wait for itself.
+        """
+        from .spend._hooks import AttemptTicket
+
         self._check_loop()
         # Checked before anything is sent: a bad timeout or a header value with a line break
         # would otherwise surface mid-send as aiohttp's ValueError.
         _check_seconds("timeout", options.timeout)
         if options.headers:
             check_header_values(options.headers, "extra_headers")
+        ticket = AttemptTicket(internal=_internal)
         policy = options.retry or self.retry
         topped_up = 0
         while True:
             try:
                 return await policy.call(
-                    lambda: self._attempt(options),
+                    lambda: self._attempt(options, ticket),
                     idempotent=options.is_idempotent,
                     describe=f"{options.method} {options.path}",
                 )
             except PaymentRequiredError as exc:
-                hook = self._payment_hook
-                if hook is None or not await hook(exc, topped_up):
+                hooks = self._wallet_hooks
+                if hooks is None or not await hooks.payment_required(exc, topped_up, ticket):
                     raise
                 topped_up += 1
 
-    async def _attempt(self, options: RequestOptions) -> RawResponse:
+    async def _attempt(self, options: RequestOptions, ticket: AttemptTicket) -> RawResponse:
         method = options.method
         url = self.url_for(options.path)
         headers = dict(self._base_headers)
@@ -495,7 +504,8 @@ class InpaintClient:
                 total = options.timeout
             timeouts = Timeouts(timeouts.connect, options.timeout, total)
         authenticate = options.authenticate
-        gate = self._limiter if authenticate and self._limiter is not None else nullcontext()
+        hooks = self._wallet_hooks
+        gate = hooks.attempt(ticket) if authenticate and hooks is not None else nullcontext()
         async with gate:
             if authenticate:
                 # Asked once per attempt, just before sending: a wallet signs a fresh nonce.
@@ -512,8 +522,9 @@ class InpaintClient:
                     "<- %s %s status=%d request_id=%s", method, url, raw.status,
                     raw.headers.get(H_CF_RAY),
                 )  # fmt: skip
-            # Still inside the gate: a wallet's observers read which attempt this answer is for.
             self._observe(raw)
+            if hooks is not None:
+                hooks.observe(raw, ticket)
         if not 200 <= raw.status < 300:
             raise self._status_error(raw, options.is_idempotent)
         return raw

@@ -34,6 +34,8 @@ ENV_WALLET_KEY: Final = "VENICE_WALLET_KEY"
 ENV_WALLET_KEYSTORE: Final = "VENICE_WALLET_KEYSTORE"
 ENV_WALLET_PASSWORD: Final = "VENICE_WALLET_PASSWORD"
 ENV_LOG: Final = "INPAINT_LOG"
+ENV_LEDGER: Final = "INPAINT_LEDGER"
+ENV_PAYEE: Final = "VENICE_PAYEE"
 
 # Header names (lowercase; aiohttp's multidicts compare case-insensitively).
 H_AUTHORIZATION: Final = "authorization"

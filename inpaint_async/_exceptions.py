@@ -5,6 +5,7 @@
     * InpaintError
       + ConfigurationError          bad local setup (no credentials, bad key); nothing was sent
         - ValidationError            bad local input (file, prompt, parameter); nothing was sent
+          · PriceError                 a catalogue price a budget cannot trust; nothing was sent
         - EventLoopMismatchError     an async client used from a second event loop; nothing was sent
       + APIError
         - APIConnectionError         the request never got an answer before it was sent in full
@@ -78,6 +79,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PaymentRequiredError",
     "PermissionDeniedError",
+    "PriceError",
     "RateLimitError",
     "ResponseTooLargeError",
     "ServerError",
@@ -133,6 +135,18 @@ class EventLoopMismatchError(ConfigurationError, RuntimeError):
     ``asyncio.run``), or use :class:`~inpaint_async.SyncInpaintClient` from synchronous code.
     Nothing was sent.
     """
+
+
+class PriceError(ValidationError):
+    """A catalogue price that cannot bound spend (missing, zero, negative or absurdly small):
+    a budget refuses to launch the job. ``.model`` names the model, ``.price_usd`` is the price
+    (``None`` when missing). ``BatchRunner(allow_unpriced=True)`` (CLI ``--allow-unpriced``)
+    runs such jobs anyway, counted at $0."""
+
+    def __init__(self, message: str, *, model: str | None, price_usd: Decimal | None) -> None:
+        super().__init__(message, param="model")
+        self.model = model
+        self.price_usd = price_usd
 
 
 class APIError(InpaintError):

@@ -18,7 +18,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ._checks import Endpoint, check_request
-from ._exceptions import ValidationError
+from ._exceptions import PriceError, ValidationError
 from .types.catalogue import Model
 
 __all__ = ["ENHANCE_PROMPT_USD", "Endpoint", "estimate_cost"]
@@ -72,8 +72,8 @@ def estimate_cost(
         price = pricing.resolutions[tier].usd
     if price is None:
         if pricing.inpaint is None:
-            raise ValidationError(
-                f"{model.id} has no inpaint price in the catalogue", param="model"
+            raise PriceError(
+                f"{model.id} has no inpaint price in the catalogue", model=model.id, price_usd=None
             )
         price = pricing.inpaint.usd
     extra = pricing.input_images

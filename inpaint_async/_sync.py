@@ -39,9 +39,9 @@ from .resources.wallet import Wallet
 
 if TYPE_CHECKING:
     from .batch import BatchSummary, EditJob
+    from .spend import TopUpPolicy
     from .types.catalogue import ModelCatalogue
     from .x402.models import WalletTransaction
-    from .x402.topup import TopUpPolicy
 
 __all__ = ["SyncInpaintClient"]
 
@@ -162,6 +162,8 @@ class SyncWallet(_SyncResource[Wallet]):
 
     balance = _Blocking(Wallet.balance)
     top_up = _Blocking(Wallet.top_up)
+    top_up_offer = _Blocking(Wallet.top_up_offer)
+    spend_status = _Blocking(Wallet.spend_status)
 
     def transactions(self, limit: int = 50) -> Iterator[WalletTransaction]:
         """The wallet's ledger, newest first, fetched page by page as you iterate."""

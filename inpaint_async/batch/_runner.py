@@ -21,6 +21,7 @@ from .._exceptions import (
     OutcomeUnknownError,
     OutputWriteError,
     PaymentRequiredError,
+    PriceError,
     RateLimitError,
     ServerError,
     TopUpError,
@@ -28,7 +29,7 @@ from .._exceptions import (
     ValidationError,
 )
 from .._transport import is_part_file_of
-from ..x402.topup import to_usd
+from ..spend import to_usd
 from ._jobs import EditJob, aiter_jobs, job_id, job_identity
 from ._journal import Journal, JournalEntry, JournalMismatchError, read_journal
 from ._limiter import AdaptiveLimiter
@@ -54,6 +55,8 @@ OutcomeStatus = Literal["succeeded", "failed", "outcome_unknown", "skipped"]
 Estimator = Callable[[EditJob], "Decimal | Awaitable[Decimal]"]
 
 _DEFAULT_MAX_CONCURRENCY = 32
+#: Below this a catalogue price cannot bound a budget (prices are cents; 1e-30 is a bug or a trap).
+MIN_PLAUSIBLE_PRICE_USD = Decimal("0.001")
 _UNKNOWN_SKIP = "outcome unknown in the journal"
 
 
@@ -242,6 +245,9 @@ class BatchRunner:
         rerun_unknown: On resume, also re-run jobs whose outcome is unknown (they may have
             been charged already).
         job_timeout: Seconds per job covering its retries, waits and top-ups (``None``: none).
+        allow_unpriced: With a budget, run jobs whose catalogue price is missing, zero,
+            negative or below $0.001, counted at $0 (default: refuse them with
+            :class:`~inpaint_async.PriceError`, naming the model, before anything is sent).
         fsync: fsync journal records (default ``True``).
         on_event: Called with a :class:`BatchEvent` on every launch, outcome, pause and stop.
     """
@@ -261,6 +267,7 @@ class BatchRunner:
         job_timeout: float | None = None,
         fsync: bool = True,
         on_event: Callable[[BatchEvent], None] | None = None,
+        allow_unpriced: bool = False,
     ) -> None:
         self._client = client
         self._jobs = jobs
@@ -278,6 +285,7 @@ class BatchRunner:
         if self.budget_usd is not None and self.budget_usd <= 0:
             raise ConfigurationError("budget_usd must be positive")
         self._estimator = estimator
+        self.allow_unpriced = allow_unpriced
         if isinstance(journal, Journal):
             self._journal: Journal | None = journal
         elif journal is not None:
@@ -505,15 +513,50 @@ class BatchRunner:
         estimator = self._estimator
         if estimator is None:
             try:
-                return await catalogue_estimate(self._client, job)
+                price = await catalogue_estimate(self._client, job)
+            except PriceError as exc:
+                if self.budget_usd is not None and not self.allow_unpriced:
+                    raise PriceError(
+                        f"{exc}: a budget cannot be enforced without a price, so the job was "
+                        "not launched; pass allow_unpriced=True (CLI: --allow-unpriced) to run "
+                        "it anyway, counted at $0",
+                        model=exc.model,
+                        price_usd=None,
+                    ) from None
+                return None if self.budget_usd is None else Decimal(0)
             except Exception:
                 if self.budget_usd is not None:
                     raise  # a budget needs prices; without one the cost is only informative
                 return None
+            if price >= MIN_PLAUSIBLE_PRICE_USD:
+                return price
+            if self.budget_usd is None:
+                return None  # never report a negative or absurd spend
+            if self.allow_unpriced:
+                return Decimal(0)
+            model = await self._model_name(job)
+            raise PriceError(
+                f"the catalogue prices {model} at ${price}: a budget cannot be enforced with "
+                "that price, so the job was not launched; pass allow_unpriced=True (CLI: "
+                "--allow-unpriced) to run it anyway, counted at $0",
+                model=model,
+                price_usd=price,
+            )
         value: Any = estimator(job)
         if inspect.isawaitable(value):
             value = await value
         return to_usd(value, "estimate")
+
+    async def _model_name(self, job: EditJob) -> str:
+        """The model a job runs on (the catalogue's default when it names none)."""
+        from .._checks import resolve_model
+
+        named = job.params.get("model") or job.params.get("modelId")
+        if named:
+            return str(named)
+        catalogue = self._client.models.cached("inpaint")
+        entry = resolve_model(catalogue, None) if catalogue is not None else None
+        return entry.id if entry is not None else "the default model"
 
     async def _wait_budget(self, estimate: Decimal | None) -> None:
         budget = self.budget_usd
@@ -537,11 +580,10 @@ class BatchRunner:
         self._set_paused(None)
 
     async def _wait_top_up(self) -> None:
-        coordinators = self._client._shared.get("wallet_top_ups") or {}
-        for coordinator in list(coordinators.values()):
-            if getattr(coordinator, "paused", False):
-                self._set_paused("a wallet top-up is in progress")
-                await self._until_stopped(coordinator.wait_resumed())
+        hooks = self._client._wallet_hooks
+        if hooks is not None and hooks.paused:
+            self._set_paused("a wallet top-up is in progress")
+            await self._until_stopped(hooks.wait_resumed())
         self._set_paused(None)
 
     def _job_ended(self, task: asyncio.Task[None]) -> None:

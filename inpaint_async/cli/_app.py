@@ -22,12 +22,12 @@ from ._errors import (
     EXIT_OK,
     EXIT_OTHER,
     EXIT_UNKNOWN,
-    EXIT_USAGE,
     describe_error,
     exit_code_for,
 )
 from ._output import Output, safe
 from ._report import add_batch_option, add_parser, run_report, write_batch_report
+from ._spend import add_top_up_command, add_top_up_flags, prepare_client, top_up_command
 
 if TYPE_CHECKING:
     from .._client import InpaintClient
@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("-o", "--output", required=True, help="where to write the result")
     edit.add_argument("--timeout", type=float, help="read timeout per attempt, seconds")
     _add_edit_params(edit)
+    add_top_up_flags(edit)
 
     batch = sub.add_parser(
         "batch",
@@ -108,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--out", required=True, help="folder for the outputs")
     batch.add_argument("--concurrency", default="auto", help="'auto' (default) or a number")
     batch.add_argument("--budget-usd", help="stop launching jobs at this estimated spend")
+    batch.add_argument(
+        "--allow-unpriced",
+        action="store_true",
+        help="with --budget-usd, run jobs whose catalogue price is missing, zero, negative or "
+        "absurdly small (counted at $0) instead of refusing them",
+    )
     batch.add_argument("--journal", help="JSONL journal (default: OUT/inpaint-journal.jsonl)")
     batch.add_argument("--resume", action="store_true", help="continue from an existing journal")
     batch.add_argument(
@@ -124,15 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
     add_batch_option(batch)
     _add_edit_params(batch)
+    add_top_up_flags(batch)
 
     models = sub.add_parser("models", help="list the edit models and their prices")
     models.add_argument("--type", default="inpaint", help="model type (default: inpaint)")
 
     sub.add_parser("balance", help="show the balance of the wallet or API key")
 
-    top_up = sub.add_parser("top-up", help="add USDC credit to the wallet (asks first)")
-    top_up.add_argument("amount", help="USD amount, e.g. 5")
-    top_up.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    add_top_up_command(sub)
 
     sub.add_parser(
         "emulate", help="serve the offline emulator (see: inpaint-async emulate --help)",
@@ -225,7 +231,8 @@ class _Anonymous:
 
 async def _dispatch(args: argparse.Namespace, output: Output) -> int:
     command = args.command
-    async with _client(args, anonymous_ok=command == "models") as client:
+    async with _client(args, anonymous_ok=command == "models") as root:
+        client = prepare_client(root, args) if command in ("edit", "batch", "top-up") else root
         if command == "edit":
             return await _edit(client, args, output)
         if command == "batch":
@@ -235,7 +242,7 @@ async def _dispatch(args: argparse.Namespace, output: Output) -> int:
         if command == "balance":
             return await _balance(client, output)
         if command == "top-up":
-            return await _top_up(client, args, output)
+            return await top_up_command(client, args, output)
     raise AssertionError(command)  # pragma: no cover
 
 
@@ -393,6 +400,7 @@ async def _batch(client: InpaintClient, args: argparse.Namespace, output: Output
             journal=journal,
             rerun_unknown=args.rerun_unknown,
             job_timeout=args.job_timeout,
+            allow_unpriced=args.allow_unpriced,
         )
     except ValidationError:
         raise
@@ -622,42 +630,4 @@ async def _balance(client: InpaintClient, output: Output) -> int:
         output.emit({"kind": "api_key", "balance_usd": usd})
         return EXIT_OK
     output.say(f"API key balance: ${safe(usd)}")
-    return EXIT_OK
-
-
-async def _top_up(client: InpaintClient, args: argparse.Namespace, output: Output) -> int:
-    from ..x402.topup import to_usd
-
-    amount = to_usd(args.amount)
-    if not hasattr(client.auth, "address"):
-        raise ConfigurationError(
-            "top-up needs a wallet: set VENICE_WALLET_KEY, or VENICE_WALLET_KEYSTORE and "
-            "VENICE_WALLET_PASSWORD"
-        )
-    address = client.auth.address
-    if not args.yes:
-        if not sys.stdin.isatty():
-            output.note("refusing to spend without confirmation: pass --yes")
-            return EXIT_USAGE
-        from rich.prompt import Confirm
-
-        if not Confirm.ask(
-            f"Top up wallet {address} with ${amount} of USDC on Base?", console=output.err
-        ):
-            output.note("cancelled; nothing was signed")
-            return EXIT_OTHER
-    result = await client.wallet.top_up(amount)
-    if output.json:
-        output.emit(
-            {
-                "amount_credited_usd": result.amount_credited,
-                "new_balance_usd": result.new_balance,
-                "payment_id": result.payment_id,
-            }
-        )
-        return EXIT_OK
-    output.say(
-        f"topped up ${safe(result.amount_credited)}; balance ${safe(result.new_balance)} "
-        f"(payment {safe(result.payment_id or '-')})"
-    )
     return EXIT_OK

@@ -66,8 +66,8 @@ async def run_demo(output: Output, *, out_dir: Path, jobs: int = 12, quiet: bool
     from .._client import InpaintClient
     from ..auth.wallet import WalletAuth
     from ..batch import BatchRunner, EditJob
+    from ..spend import TopUpPolicy
     from ..testing import Emulator
-    from ..x402.topup import TopUpPolicy
     from ._app import print_summary, run_with_progress
 
     say = output.say

@@ -6,6 +6,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
@@ -159,10 +160,32 @@ class Images:
         call: CallOptions,
         *,
         quality: Quality | None = None,
+        priced: tuple[Endpoint, RequestModel, int] | None = None,
     ) -> R:
-        """Send one image call (``call`` holds the per-call keywords) and build its result."""
+        """Send one image call (``call`` holds the per-call keywords) and build its result.
+
+        ``priced`` (endpoint, params, images) lets a wallet's daily edit-spend cap reserve the
+        call's estimated price before it is sent (see :mod:`inpaint_async.spend`).
+        """
         options = RequestOptions.build("POST", path, body=body, output=output, **call)
-        raw = await self._client.send(options)
+        hooks = self._client._wallet_hooks
+        if priced is not None and hooks is not None and hooks.edit_cap is not None:
+            endpoint, params, images = priced
+            values = params.model_dump(exclude_none=True)
+
+            async def price() -> Decimal:
+                return await self._client.estimate_cost(
+                    values.get("model"),
+                    resolution=values.get("resolution"),
+                    quality=values.get("quality"),
+                    images=images,
+                    enhance_prompt=bool(values.get("enhance_prompt")),
+                    endpoint=endpoint,
+                )
+
+            raw = await hooks.paid_call(price, lambda: self._client.send(options), label=path)
+        else:
+            raw = await self._client.send(options)
         return self._client.image_result(raw, cls, endpoint=path, quality=quality)
 
     async def edit(
@@ -252,18 +275,23 @@ class Images:
             quality = None  # the model has no quality tiers: it ignores the field
         out = resolve_output(output)
         call = _call(timeout, retry, extra_headers, extra_query, extra_body)
+        # Priced as an edit at this quality whichever route it takes (a one-image multi-edit
+        # costs the same), so a daily edit-spend cap reserves the right amount.
+        priced: tuple[Endpoint, RequestModel, int] = ("edit", params, 1)
         if quality is not None and self._client.edit_quality_route == "multi_edit":
             multi = build_params(MultiEditParams, {**values, "quality": quality})
             prepared = prepare_image(image, field="images")
             body = build_body(wire_fields(multi), "images", [prepared], as_list=True)
             return await self._post(
-                "/image/multi-edit", body, EditResult, out, call, quality=quality
+                "/image/multi-edit", body, EditResult, out, call, quality=quality, priced=priced
             )
         fields = wire_fields(params)
         if quality is None:
             fields.pop("quality", None)
         body = build_body(fields, "image", [prepare_image(image)])
-        return await self._post("/image/edit", body, EditResult, out, call, quality=quality)
+        return await self._post(
+            "/image/edit", body, EditResult, out, call, quality=quality, priced=priced
+        )
 
     async def multi_edit(
         self,
@@ -363,8 +391,9 @@ class Images:
             )
         call = _call(timeout, retry, extra_headers, extra_query, extra_body)
         return await self._post(
-            "/image/multi-edit", body, MultiEditResult, out, call, quality=quality
-        )
+            "/image/multi-edit", body, MultiEditResult, out, call, quality=quality,
+            priced=("multi_edit", params, len(images)),
+        )  # fmt: skip
 
     async def upscale(
         self,

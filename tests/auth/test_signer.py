@@ -236,3 +236,26 @@ async def test_sign_payment_takes_a_wallet_auth_and_matches_the_sync_form() -> N
     auth = WalletAuth(KEY)
     via_async = await sign_payment(signer=auth, **kwargs)
     assert via_async == build_payment_header(signer=auth, **kwargs)
+
+
+async def test_a_failing_signer_sends_and_records_nothing(make_emulator: Any) -> None:
+    """A remote signer that errors: TopUpError, no payment sent, nothing counted as signed."""
+    from inpaint_async import TopUpError
+
+    class Broken:
+        address = ACCOUNT.address
+
+        def sign_message(self, message: str) -> str:
+            return "0x" + bytes(ACCOUNT.sign_message(encode_defunct(text=message)).signature).hex()
+
+        async def sign_typed_data(self, full_message: Mapping[str, Any]) -> str:
+            raise OSError("the signing service is down")
+
+    emu: Emulator = await make_emulator()
+    emu.fund_wallet(ACCOUNT.address, 1)
+    async with InpaintClient(auth=WalletAuth(Broken()), base_url=emu.base_url) as client:
+        with pytest.raises(TopUpError, match="nothing was sent"):
+            await client.wallet.top_up("5")
+        status = await client.wallet.spend_status()
+    assert status.signed_total_usd == 0
+    assert [r.status for r in emu.requests if r.path.endswith("/x402/top-up")] == [402]
