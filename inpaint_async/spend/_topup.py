@@ -63,7 +63,7 @@ from ..x402.payment import (
     validate_amount,
 )
 from ._ledger import SpendLedger
-from ._policy import TopUpPolicy
+from ._policy import TopUpTimings
 from ._records import KIND_AUTO, AuthorizationRecord, Outcome, SpendCaps, TopUpLease
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ T = TypeVar("T")
 
 TOP_UP_PATH = "/x402/top-up"
 #: Timings of manual top-ups made without a policy.
-DEFAULT_TIMINGS = TopUpPolicy(amount_usd=Decimal(5), max_total_usd=Decimal(5))
+DEFAULT_TIMINGS = TopUpTimings()
 # How often a call waiting for another process's top-up looks at the ledger's gate.
 _GATE_POLL = 0.1
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -326,7 +326,7 @@ class TopUpOrder:
         payees: Pinned payees (``None``: any payee the server names passes the rail checks).
         legacy: Send ``X-402-Payment`` instead of ``PAYMENT-SIGNATURE``.
         caps: Caps counted by the ledger for this signature (besides the registered ones).
-        timings: Timeouts and intervals (a policy; :data:`DEFAULT_TIMINGS` for manual ones).
+        timings: Timeouts and intervals (a policy's; :data:`DEFAULT_TIMINGS` for manual ones).
     """
 
     amount: Decimal
@@ -335,7 +335,7 @@ class TopUpOrder:
     payees: Collection[str] | None
     legacy: bool
     caps: SpendCaps | None
-    timings: TopUpPolicy
+    timings: TopUpTimings
 
 
 def check_payment_origin(base_url: str) -> None:
