@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import time
 import urllib.parse
-import warnings
 from collections.abc import AsyncIterable, Iterable, Mapping
 from contextlib import nullcontext
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ._constants import (
     DEFAULT_ATTEMPT_TIMEOUT,
@@ -25,59 +23,42 @@ from ._constants import (
     ENV_BASE_URL,
     ENV_WALLET_KEY,
     ENV_WALLET_KEYSTORE,
-    H_BALANCE_REMAINING,
-    H_BALANCE_USD,
     H_CF_RAY,
-    H_DEPRECATED,
-    H_DEPRECATED_REPLACEMENT,
-    H_DEPRECATION_DATE,
-    H_DEPRECATION_WARNING,
-    H_ENHANCED_PROMPT,
-    H_IS_BLURRED,
-    H_MODEL_ID,
-    H_MODEL_NAME,
-    H_VENICE_VERSION,
 )
 from ._exceptions import (
     ConfigurationError,
     EventLoopMismatchError,
-    GatewayTimeoutError,
-    OutcomeUnknownError,
     PaymentRequiredError,
-    make_status_error,
-    parse_body,
 )
-from ._headers import parse_bool, parse_decimal, parse_reset, parse_retry_after, rate_limit_state
 from ._logging import logger, redact_headers, setup_logging
 from ._network import NetworkOptions, Verify
 from ._options import Query, RequestOptions
-from ._response import commit_image, validate_image
+from ._response import image_result, status_error
 from ._retry import RetryPolicy
-from ._transport import Body, BodyLimits, RawResponse, Timeouts, Transport
 from ._version import __version__
+from ._wire import Body, BodyLimits, RawResponse, Timeouts
 from .auth import Auth, BearerAuth
-from .types.results import ImageResult, ModelDeprecation
 
 if TYPE_CHECKING:
     from decimal import Decimal
 
     import aiohttp
 
-    from ._pricing import Endpoint
+    from ._transport import Transport
     from .batch import BatchRunner, EditJob
     from .resources.images import Images
     from .resources.models import Models
     from .resources.wallet import Wallet
     from .spend._hooks import AttemptTicket, WalletHooks
     from .spend._policy import TopUpPolicy
-    from .types.params import Quality, Resolution
+    from .types.params import Endpoint, Quality, Resolution
+    from .types.results import ImageResult
 
 __all__ = ["InpaintClient"]
 
-R = TypeVar("R", bound=ImageResult)
+R = TypeVar("R", bound="ImageResult")
 
 _UNSET: Any = object()
-_warned_deprecations: set[str] = set()
 
 EditQualityRoute = Literal["multi_edit", "edit"]
 
@@ -239,12 +220,19 @@ class InpaintClient:
         self.default_headers = dict(default_headers or {})
         self.retry = retry or RetryPolicy()
         self.top_up_policy = top_up
-        self._transport = _transport or Transport(
-            session=session,
-            connection_limit=connection_limit,
-            network=NetworkOptions(proxy=proxy, trust_env=trust_env, verify=verify),
-        )
-        self._is_root = _transport is None
+        if _transport is None:
+            # aiohttp loads with the first client, not with `import inpaint_async`.
+            from ._transport import Transport
+
+            _transport = Transport(
+                session=session,
+                connection_limit=connection_limit,
+                network=NetworkOptions(proxy=proxy, trust_env=trust_env, verify=verify),
+            )
+            self._is_root = True
+        else:
+            self._is_root = False
+        self._transport = _transport
         # State shared by this client and every client derived with with_options().
         self._shared: dict[str, Any] = _shared if _shared is not None else {}
         self._base_headers = {
@@ -337,7 +325,7 @@ class InpaintClient:
 
     @property
     def images(self) -> Images:
-        """Image endpoints: edit (and, with the catalogue issue, the siblings)."""
+        """Image endpoints: edit, multi-edit, upscale and background removal."""
         if self._images is None:
             from .resources.images import Images
 
@@ -549,25 +537,9 @@ class InpaintClient:
         for observer in self._shared.get("observers", ()):
             observer(raw)
 
-    def _status_error(self, raw: RawResponse, idempotent: bool) -> Exception:
-        now = time.time()
-        body = parse_body(raw.content)
-        err = make_status_error(
-            raw.status,
-            body,
-            raw.headers,
-            retry_after=parse_retry_after(raw.headers, now),
-            reset_at=parse_reset(raw.headers.get("x-ratelimit-reset-requests"), now),
-        )
-        if isinstance(err, GatewayTimeoutError) and not idempotent:
-            unknown = OutcomeUnknownError(
-                "the gateway timed out (504) after the request was sent; it may have been "
-                "processed and charged",
-                request_id=err.request_id,
-            )
-            unknown.__cause__ = err
-            return unknown
-        return err
+    @staticmethod
+    def _status_error(raw: RawResponse, idempotent: bool) -> Exception:
+        return status_error(raw, idempotent)
 
     # -- results --------------------------------------------------------------------------------
 
@@ -580,51 +552,4 @@ class InpaintClient:
         quality: str | None = None,
     ) -> R:
         """Build a result model from a successful image response, keeping its headers."""
-        h = raw.headers
-        request_id = h.get(H_CF_RAY)
-        # Validated in full before anything reaches output=, then moved into place.
-        content_type = validate_image(raw)
-        path = commit_image(raw)
-        enhanced = h.get(H_ENHANCED_PROMPT)
-        deprecation = None
-        if h.get(H_DEPRECATION_WARNING) or parse_bool(h.get(H_DEPRECATED)):
-            deprecation = ModelDeprecation(
-                warning=h.get(H_DEPRECATION_WARNING),
-                date=h.get(H_DEPRECATION_DATE),
-                deprecated=parse_bool(h.get(H_DEPRECATED)),
-                replacement=h.get(H_DEPRECATED_REPLACEMENT),
-            )
-            self._warn_deprecation(h.get(H_MODEL_ID) or "?", deprecation)
-        balance_remaining = parse_decimal(h.get(H_BALANCE_REMAINING))
-        result = cls.model_construct(
-            data=raw.content if path is None else None,
-            path=path,
-            content_type=content_type,
-            model_id=h.get(H_MODEL_ID),
-            model_name=h.get(H_MODEL_NAME),
-            request_id=request_id,
-            venice_version=h.get(H_VENICE_VERSION),
-            is_blurred=parse_bool(h.get(H_IS_BLURRED)),
-            is_content_violation=False,
-            enhanced_prompt=urllib.parse.unquote(enhanced) if enhanced else None,
-            balance_remaining=balance_remaining,
-            balance_usd=parse_decimal(h.get(H_BALANCE_USD)),
-            rate_limit=rate_limit_state(h, time.time()),
-            deprecation=deprecation,
-            headers=dict(h),
-            endpoint=endpoint,
-            quality=quality,
-        )
-        return cast(R, result)
-
-    @staticmethod
-    def _warn_deprecation(model_id: str, deprecation: ModelDeprecation) -> None:
-        if model_id in _warned_deprecations:
-            return
-        _warned_deprecations.add(model_id)
-        text = deprecation.warning or f"model {model_id} is deprecated"
-        if deprecation.replacement:
-            text += f" (replacement: {deprecation.replacement})"
-        if deprecation.date:
-            text += f" (date: {deprecation.date})"
-        warnings.warn(text, DeprecationWarning, stacklevel=4)
+        return image_result(raw, cls, endpoint=endpoint, quality=quality)

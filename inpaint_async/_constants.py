@@ -77,7 +77,7 @@ SECRET_HEADERS: Final = frozenset(
     }
 )
 
-# Wallet / x402 facts (reference/x402-protocol.md §6).
+# Wallet / x402 facts: Base mainnet, its USDC contract and the EIP-712 domain of USDC (docs/wallet.md).
 BASE_CHAIN_ID: Final = 8453
 BASE_CAIP2: Final = "eip155:8453"
 BASE_SEPOLIA_CHAIN_ID: Final = 84532

@@ -1,6 +1,6 @@
 """What a request costs, from the catalogue's pricing: pure, synchronous, in ``Decimal`` USD.
 
-The rules (reference §8; the emulator bills the same way):
+The rules (the emulator bills the same way; docs/models.md explains them):
 
 1. the quality price, when the model has a quality matrix: the caller's ``quality`` (edit and
    multi-edit alike; ``images.edit(quality=...)`` is sent where it is honoured) or else the
@@ -16,12 +16,16 @@ The rules (reference §8; the emulator bills the same way):
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from ._checks import Endpoint, check_request
+from ._checks import check_request
 from ._exceptions import PriceError, ValidationError
-from .types.catalogue import Model
 
-__all__ = ["ENHANCE_PROMPT_USD", "Endpoint", "estimate_cost"]
+if TYPE_CHECKING:
+    from .types.catalogue import Model
+    from .types.params import Endpoint
+
+__all__ = ["ENHANCE_PROMPT_USD", "estimate_cost"]
 
 ENHANCE_PROMPT_USD = Decimal("0.04")
 _FALLBACK_TIER = "1K"

@@ -10,16 +10,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
-from .._checks import Endpoint, check_request, resolve_model
+from .._checks import check_request, resolve_model
 from .._constants import MAX_JSON_BYTES
 from .._exceptions import ValidationError
 from .._inputs import ImageInput, PreparedImage, prepare_image
 from .._options import Query, RequestOptions
 from .._retry import RetryPolicy
-from .._transport import Body
+from .._wire import Body
 from ..types.params import (
     AspectRatio,
     EditParams,
+    Endpoint,
     MultiEditParams,
     OutputFormatChoice,
     Quality,
@@ -96,10 +97,11 @@ def build_body(
     """JSON when every image is a string value (one, or a list with ``as_list``), else multipart
     with the images as streamed ``field`` file parts and ``fields`` as text parts."""
     if all(p.json_value is not None for p in images):
-        values = [str(p.json_value) for p in images]
-        size = sum(map(len, values)) + sum(len(str(v)) for v in fields.values())
+        size = sum(len(str(p.json_value)) for p in images)
+        size += sum(len(str(v)) for v in fields.values())
         if size > MAX_JSON_BYTES:
             raise ValidationError("the JSON body would exceed the API's 35 MB limit", param=field)
+        values = [p.json_item for p in images]
         return Body(json={field: values if as_list else values[0], **fields})
     files = [p.part for p in images if p.part is not None]
     if len(files) != len(images):

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Collection
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from .._constants import H_CF_RAY
 from .._exceptions import ConfigurationError, UnexpectedResponseError, ValidationError
 from ..spend._policy import check_payees, to_usd
 from ..spend._topup import parse_data, read_balance
@@ -102,7 +103,7 @@ class Wallet:
             except ValueError as exc:  # pydantic's ValidationError ("transactions": null ...)
                 raise UnexpectedResponseError(
                     f"the transactions response did not parse: {exc.__class__.__name__}",
-                    request_id=raw.headers.get("cf-ray"),
+                    request_id=raw.headers.get(H_CF_RAY),
                 ) from None
             for transaction in page.transactions:
                 yield transaction

@@ -52,7 +52,7 @@ from ._topup import (
 )
 
 if TYPE_CHECKING:
-    from .._transport import RawResponse
+    from .._wire import RawResponse
     from ..auth.wallet import WalletAuth
     from ..x402.models import TopUpResult
 

@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from weakref import WeakKeyDictionary
 
-from .._constants import H_PAYMENT_LEGACY, H_PAYMENT_RESPONSE, H_PAYMENT_SIGNATURE
+from .._constants import H_CF_RAY, H_PAYMENT_LEGACY, H_PAYMENT_RESPONSE, H_PAYMENT_SIGNATURE
 from .._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -67,7 +67,7 @@ from ._policy import TopUpTimings
 from ._records import KIND_AUTO, AuthorizationRecord, Outcome, SpendCaps, TopUpLease
 
 if TYPE_CHECKING:
-    from .._transport import RawResponse
+    from .._wire import RawResponse
     from ..auth import Signer, WalletAuth
 
     PaymentSigner = WalletAuth | Signer
@@ -119,7 +119,7 @@ def parse_data(raw: RawResponse) -> Any:
         body = json.loads(raw.content)
     except (ValueError, RecursionError):
         raise UnexpectedResponseError(
-            "expected a JSON body from the wallet endpoint", request_id=raw.headers.get("cf-ray")
+            "expected a JSON body from the wallet endpoint", request_id=raw.headers.get(H_CF_RAY)
         ) from None
     if isinstance(body, dict) and isinstance(body.get("data"), dict):
         return body["data"]
@@ -138,7 +138,7 @@ async def read_balance(
     except ValueError as exc:
         raise UnexpectedResponseError(
             f"the balance response did not parse: {exc.__class__.__name__}",
-            request_id=raw.headers.get("cf-ray"),
+            request_id=raw.headers.get(H_CF_RAY),
         ) from None
 
 

@@ -1,8 +1,9 @@
 """Top-up payments: rail selection, amount checks and the EIP-3009 authorization. Pure, no I/O.
 
-Only USDC on Base is ever signed for; the rail is checked before every signature (reference
-§3.2). The header is the hybrid shape Venice's reference client sends (v1 layout with
-``x402Version: 2``), byte-compatible with reference §9.2.
+Only USDC on Base is ever signed for; the rail (scheme ``exact``, network ``eip155:8453``, the USDC
+contract, the amount and the payee) is checked before every signature. The header is the hybrid
+shape Venice's own client sends (the v1 layout with ``x402Version: 2``), byte for byte; the
+golden tests in ``tests/x402`` pin it. docs/wallet.md describes the top-up.
 """
 
 from __future__ import annotations
