@@ -39,6 +39,7 @@ from .resources.wallet import Wallet
 
 if TYPE_CHECKING:
     from .batch import BatchSummary, EditJob
+    from .coordination import Coordinator
     from .spend import TopUpPolicy
     from .types.catalogue import ModelCatalogue
     from .x402.models import WalletTransaction
@@ -263,6 +264,7 @@ class SyncInpaintClient(_SyncResource[InpaintClient]):
         trust_env: bool = True,
         verify: Verify = True,
         edit_quality_route: EditQualityRoute = "multi_edit",
+        coordinator: Coordinator | None = None,
     ) -> None:
         client = InpaintClient(
             auth,
@@ -281,6 +283,7 @@ class SyncInpaintClient(_SyncResource[InpaintClient]):
             trust_env=trust_env,
             verify=verify,
             edit_quality_route=edit_quality_route,
+            coordinator=coordinator,
         )
         self._setup(client, _LoopThread(), owner=True)
 
