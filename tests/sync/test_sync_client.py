@@ -184,3 +184,13 @@ def test_with_options_shares_the_loop_and_the_connections(emu: Emulator) -> None
         derived.close()
         assert derived.images.edit(PNG, "hat").content_type == "image/png"
         assert client.images.edit(PNG, "hat").content_type == "image/png"
+
+
+def test_takes_every_option_of_the_async_client() -> None:
+    """The sync client's keywords stay in step with InpaintClient's (session excepted)."""
+    import inspect
+
+    private = {"self", "session", "_transport", "_shared"}
+    async_options = set(inspect.signature(InpaintClient.__init__).parameters) - private
+    sync_options = set(inspect.signature(SyncInpaintClient.__init__).parameters) - {"self"}
+    assert sync_options == async_options
