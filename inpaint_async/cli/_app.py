@@ -1,4 +1,4 @@
-"""The ``inpaint-async`` commands: edit, batch, models, balance, top-up, emulate, demo, report."""
+"""The ``inpaint-async`` commands: edit, batch, models, balance, top-up, emulate, demo, report, conformance, mcp."""
 
 from __future__ import annotations
 
@@ -153,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ._conformance import add_parser as add_conformance
 
     add_conformance(sub)
+    from ._mcp import add_parser as add_mcp_parser
+
+    add_mcp_parser(sub)
     add_json_flag(sub)
     return parser
 
@@ -187,6 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return emulate_main(args_list[index + 1 :])
     parser = build_parser()
     args = parser.parse_args(args_list)
+    if args.command == "mcp":
+        from ._mcp import run as run_mcp
+
+        return run_mcp(args)
     output = Output.from_args(args)
     try:
         if args.command == "demo":
