@@ -3,9 +3,10 @@
 Always confirmed by the user (``--no-confirm`` does not apply), bounded by ``--max-top-up-usd``
 for one top-up and by ``--max-top-up-per-day-usd`` plus any caps registered in the spend ledger
 for every top-up the wallet signed in 24 hours, in any process sharing the ledger (the ledger
-records each signature before it leaves). The check and the signature are serialized within this
-server; two *processes* topping up the same wallet at the same instant could both pass the
-check (the ledger's manual top-ups take no caps argument yet). The payee the user was shown is
+records each signature before it leaves). The early check refuses before anything is asked; the
+binding one is the ledger's, made atomically with the record of the signature (``caps=`` of
+``wallet.top_up``), so two processes topping up the same wallet at the same instant cannot both
+pass it. The payee the user was shown is
 pinned: an offer to anyone else is never signed (``VENICE_PAYEE`` pins it beforehand).
 
 No ``from __future__ import annotations``: the ``mcp`` package reads these annotations.
@@ -22,6 +23,7 @@ from pydantic import Field
 
 from .._constants import ENV_PAYEE
 from .._exceptions import SettlementFailedError, SettlementPendingError
+from ..spend import SpendCaps
 from ._errors import ToolFailure, failure_from
 from ._guard import money
 from ._server import Confirm, Gate, InpaintMCP, error_result, ok_result
@@ -114,7 +116,11 @@ def register_top_up(app: InpaintMCP, server: MCPServer[Any]) -> None:
                 # Pinned to the payee the user was shown: a server that changes it gets nothing.
                 assert offer.pay_to is not None
                 result = await app.client.wallet.top_up(
-                    amount, max_usd=app.options.max_top_up_usd, allowed_payees=[offer.pay_to]
+                    amount,
+                    max_usd=app.options.max_top_up_usd,
+                    allowed_payees=[offer.pay_to],
+                    # Checked by the ledger in the same transaction that records the signature.
+                    caps=SpendCaps(max_per_day_usd=app.options.max_top_up_per_day_usd),
                 )
         except Exception as exc:
             failure = failure_from(exc, sent=signing)

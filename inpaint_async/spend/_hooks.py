@@ -40,7 +40,7 @@ from .._logging import logger
 from . import bind_ledger, spender_id
 from ._ledger import SpendLedger
 from ._policy import TopUpPolicy, TopUpTimings
-from ._records import KIND_AUTO, KIND_MANUAL, SpendStatus
+from ._records import KIND_AUTO, KIND_MANUAL, SpendCaps, SpendStatus
 from ._topup import (
     DEFAULT_TIMINGS,
     Requester,
@@ -247,6 +247,7 @@ class WalletHooks:
         cap: Decimal | None,
         payees: Collection[str] | None,
         legacy: bool,
+        caps: SpendCaps | None = None,
     ) -> TopUpResult:
         """A manual top-up: its own flight, after the one in progress (if any)."""
         timings = self._policy.timings if self._policy is not None else DEFAULT_TIMINGS
@@ -257,7 +258,7 @@ class WalletHooks:
             cap=cap,
             payees=payees,
             legacy=legacy,
-            caps=None,
+            caps=caps,
             timings=timings,
         )
 

@@ -129,3 +129,42 @@ async def test_top_ups_signed_elsewhere_count(
     assert "not a pinned payee" in err["message"] and err["may_have_been_charged"] is False
     assert answers.questions == []
     assert wallet_env.credits_for(ADDRESS) == []
+
+
+async def test_the_day_cap_binds_at_the_signature(
+    wallet_env: Emulator, make_app: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process signs $5 after this server's early check passed (the race of two
+    processes at the same instant): the ledger, which checks the day cap in the transaction that
+    records the signature, still refuses the second $5 under an $8 cap. Nothing is credited."""
+    import time
+
+    from inpaint_async.mcp import _top_up
+    from inpaint_async.spend import AuthorizationRecord, open_ledger
+
+    ledger_file = tmp_path / "wallet.sqlite3"
+    app = make_app(allow_top_up=True, ledger_path=ledger_file, max_top_up_per_day_usd=Decimal(8))
+    checked = _top_up.check_top_up
+    calls: list[Decimal] = []
+
+    async def check_then_race(app_: Any, amount: Decimal) -> None:
+        await checked(app_, amount)
+        calls.append(amount)
+        # The question's check, the call's, then the one under the lock just before signing:
+        if len(calls) == 3:  # the last check has passed; now the other process signs
+            await open_ledger(ADDRESS.lower(), ledger_file).record_authorization(
+                AuthorizationRecord(
+                    nonce="0x" + "ee" * 32, kind="manual", amount_usd=Decimal(5),
+                    payee="0x" + "12" * 20, asset="0x" + "34" * 20, network="eip155:8453",
+                    valid_before=int(time.time()) + 600, signed_at=time.time(),
+                )
+            )  # fmt: skip
+
+    monkeypatch.setattr(_top_up, "check_top_up", check_then_race)
+    async with connect(app, Answers()) as client:
+        refused = await client.call_tool("top_up_wallet", {"amount_usd": "5"})
+    err = error_of(refused)
+    assert err["code"] == "top_up_cap_exceeded", err
+    assert len(calls) == 3
+    assert wallet_env.credits_for(ADDRESS) == []
+    assert (await app.ledger.status()).signed_24h_usd == Decimal(5)
