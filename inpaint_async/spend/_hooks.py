@@ -149,7 +149,9 @@ class WalletHooks:
             semaphore.acquire,
             semaphore.release,
             during_top_up=ticket.internal,
-            timeout=_flight_timeout(self._policy or DEFAULT_TIMINGS),
+            timeout=_flight_timeout(
+                self._policy.timings if self._policy is not None else DEFAULT_TIMINGS
+            ),
         )
         ticket.sent_at = time.time()
         try:
