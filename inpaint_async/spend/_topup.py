@@ -179,8 +179,9 @@ class SpendGuard:
             return None
         flights = self._loops.get(loop)
         if flights is None:
-            for old in [old for old in self._loops if old.is_closed()]:
-                del self._loops[old]
+            for old in list(self._loops):  # one C call: safe beside another thread's loop
+                if old.is_closed():
+                    self._loops.pop(old, None)
             flights = self._loops[loop] = Flights()
         return flights
 
