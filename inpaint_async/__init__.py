@@ -13,6 +13,7 @@ from ._exceptions import (
     ConfigurationError,
     ConflictError,
     ContentPolicyError,
+    EventLoopMismatchError,
     GatewayTimeoutError,
     GoneError,
     InpaintError,
@@ -52,6 +53,7 @@ from .x402 import PaymentRailError, TopUpResult, WalletBalance
 from .x402.topup import TopUpPolicy
 
 if _TYPE_CHECKING:
+    from ._sync import SyncInpaintClient
     from .batch import BatchRunner, BatchSummary, EditJob, JobOutcome
 
 __all__ = [
@@ -71,6 +73,7 @@ __all__ = [
     "ContentPolicyError",
     "EditJob",
     "EditResult",
+    "EventLoopMismatchError",
     "GatewayTimeoutError",
     "GoneError",
     "ImageResult",
@@ -94,6 +97,7 @@ __all__ = [
     "ServerError",
     "SettlementFailedError",
     "SettlementPendingError",
+    "SyncInpaintClient",
     "TopUpError",
     "TopUpLimitError",
     "TopUpPolicy",
@@ -111,6 +115,7 @@ __all__ = [
 
 # The batch runner loads on first use: most programs never need it, and it is not free to import.
 _LAZY = dict.fromkeys(("BatchRunner", "BatchSummary", "EditJob", "JobOutcome"), ".batch")
+_LAZY["SyncInpaintClient"] = "._sync"
 
 
 def __getattr__(name: str) -> object:

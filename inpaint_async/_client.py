@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import urllib.parse
@@ -37,6 +38,7 @@ from ._constants import (
 from ._exceptions import (
     ConfigurationError,
     ContentPolicyError,
+    EventLoopMismatchError,
     GatewayTimeoutError,
     OutcomeUnknownError,
     PaymentRequiredError,
@@ -46,6 +48,8 @@ from ._exceptions import (
 )
 from ._headers import parse_bool, parse_decimal, parse_reset, parse_retry_after, rate_limit_state
 from ._logging import logger, redact_headers, setup_logging
+from ._network import NetworkOptions, Verify
+from ._options import Query, RequestOptions
 from ._retry import RetryPolicy
 from ._transport import Body, RawResponse, Timeouts, Transport
 from ._version import __version__
@@ -62,6 +66,7 @@ if TYPE_CHECKING:
     from .resources.images import Images
     from .resources.models import Models
     from .resources.wallet import Wallet
+    from .types.params import Quality, Resolution
     from .x402.topup import TopUpPolicy
 
 __all__ = ["InpaintClient"]
@@ -130,6 +135,11 @@ class InpaintClient:
         connection_limit: Connections the owned session may open at once.
         validate: Check edits and multi-edits against the model catalogue once it is loaded
             (``client.models.list()``); ``False`` sends them unchecked.
+        proxy: A proxy URL (``http://[user:pass@]host:port``) for every request. Without it,
+            ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` and ``NO_PROXY`` are honoured.
+        trust_env: Read those proxy variables (default ``True``); ``~/.netrc`` is never read.
+        verify: TLS trust: ``True`` (system CAs, ``SSL_CERT_FILE``), a CA bundle path, an
+            ``ssl.SSLContext``, or ``False`` (no verification; never against the real API).
     """
 
     def __init__(
@@ -145,6 +155,9 @@ class InpaintClient:
         top_up: TopUpPolicy | None = None,
         connection_limit: int = 100,
         validate: bool = True,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        verify: Verify = True,
         _transport: Transport | None = None,
         _shared: dict[str, Any] | None = None,
     ) -> None:
@@ -159,7 +172,9 @@ class InpaintClient:
         self.retry = retry or RetryPolicy()
         self.top_up_policy = top_up
         self._transport = _transport or Transport(
-            session=session, connection_limit=connection_limit
+            session=session,
+            connection_limit=connection_limit,
+            network=NetworkOptions(proxy=proxy, trust_env=trust_env, verify=verify),
         )
         self._is_root = _transport is None
         # State shared by this client and every client derived with with_options().
@@ -263,8 +278,8 @@ class InpaintClient:
         self,
         model: str | None = None,
         *,
-        resolution: str | None = None,
-        quality: str | None = None,
+        resolution: Resolution | None = None,
+        quality: Quality | None = None,
         images: int = 1,
         enhance_prompt: bool = False,
         endpoint: Endpoint = "edit",
@@ -348,31 +363,34 @@ class InpaintClient:
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        extra_query: Query | None = None,
+        extra_body: Mapping[str, object] | None = None,
         idempotent: bool | None = None,
         authenticate: bool = True,
     ) -> RawResponse:
-        """Send one API call with retries, fresh auth per attempt and the 402 top-up path."""
-        url = self.url_for(path)
-        policy = retry or self.retry
-        is_idempotent = method.upper() in ("GET", "HEAD") if idempotent is None else idempotent
-        timeouts = self.timeouts if timeout is None else Timeouts(self.timeouts.connect, timeout)
+        """Send one API call with retries, fresh auth per attempt and the 402 top-up path.
+
+        ``extra_headers``, ``extra_query`` and ``extra_body`` are sent as given (fields the SDK
+        does not know yet); see :class:`~inpaint_async._options.RequestOptions`.
+        """
+        options = RequestOptions.build(
+            method, path, body=body, params=params, output=output, timeout=timeout, retry=retry,
+            extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body,
+            idempotent=idempotent, authenticate=authenticate,
+        )  # fmt: skip
+        return await self.send(options)
+
+    async def send(self, options: RequestOptions) -> RawResponse:
+        """Send the call ``options`` describes (retries, fresh auth per attempt, 402 top-ups)."""
+        self._check_loop()
+        policy = options.retry or self.retry
         topped_up = 0
         while True:
             try:
                 return await policy.call(
-                    lambda: self._attempt(
-                        method,
-                        url,
-                        body,
-                        params,
-                        output,
-                        timeouts,
-                        extra_headers,
-                        is_idempotent,
-                        authenticate,
-                    ),
-                    idempotent=is_idempotent,
-                    describe=f"{method} {path}",
+                    lambda: self._attempt(options),
+                    idempotent=options.is_idempotent,
+                    describe=f"{options.method} {options.path}",
                 )
             except PaymentRequiredError as exc:
                 hook = self._payment_hook
@@ -380,21 +398,15 @@ class InpaintClient:
                     raise
                 topped_up += 1
 
-    async def _attempt(
-        self,
-        method: str,
-        url: str,
-        body: Body | None,
-        params: Mapping[str, str] | None,
-        output: Path | None,
-        timeouts: Timeouts,
-        extra_headers: Mapping[str, str] | None,
-        idempotent: bool,
-        authenticate: bool,
-    ) -> RawResponse:
+    async def _attempt(self, options: RequestOptions) -> RawResponse:
+        method = options.method
+        url = self.url_for(options.path)
         headers = dict(self._base_headers)
-        if extra_headers:
-            headers.update({k.lower(): v for k, v in extra_headers.items()})
+        headers.update(options.headers)
+        timeouts = self.timeouts
+        if options.timeout is not None:
+            timeouts = Timeouts(timeouts.connect, options.timeout)
+        authenticate = options.authenticate
         gate = self._limiter if authenticate and self._limiter is not None else nullcontext()
         async with gate:
             if authenticate:
@@ -404,8 +416,8 @@ class InpaintClient:
             if debug:
                 logger.debug("-> %s %s headers=%s", method, url, redact_headers(headers))
             raw = await self._transport.send(
-                method, url, headers=headers, body=body, params=params, timeouts=timeouts,
-                output=output,
+                method, url, headers=headers, body=options.body, params=options.params,
+                timeouts=timeouts, output=options.output,
             )  # fmt: skip
             if debug:
                 logger.debug(
@@ -415,8 +427,23 @@ class InpaintClient:
             # Still inside the gate: a wallet's observers read which attempt this answer is for.
             self._observe(raw)
         if not 200 <= raw.status < 300:
-            raise self._status_error(raw, idempotent)
+            raise self._status_error(raw, options.is_idempotent)
         return raw
+
+    def _check_loop(self) -> None:
+        """Bind the client (and its derived clients) to the first running loop; refuse others.
+
+        aiohttp's connections belong to the loop that opened them; used from another loop they
+        fail with a confusing "attached to a different loop" or "Event loop is closed".
+        """
+        loop = asyncio.get_running_loop()
+        bound = self._shared.setdefault("loop", loop)
+        if bound is not loop:
+            raise EventLoopMismatchError(
+                "this InpaintClient was first used in another event loop (a second asyncio.run, "
+                "or another thread's loop) and its connections belong to that loop; create one "
+                "client per event loop, or use SyncInpaintClient from synchronous code"
+            )
 
     def _observe(self, raw: RawResponse) -> None:
         """Let observers (balance tracking, batch limiters) see every response's headers."""

@@ -62,6 +62,7 @@ SECRET_HEADERS: Final = frozenset(
         H_PAYMENT_SIGNATURE,
         H_PAYMENT_LEGACY,
         H_PAYMENT_V1,
+        "proxy-authorization",
     }
 )
 

@@ -5,6 +5,7 @@
     * InpaintError
       + ConfigurationError          bad local setup (no credentials, bad key); nothing was sent
         - ValidationError            bad local input (file, prompt, parameter); nothing was sent
+        - EventLoopMismatchError     an async client used from a second event loop; nothing was sent
       + APIError
         - APIConnectionError         the request never got an answer before it was sent in full
           · APITimeoutError          connect timeout (safe to retry)
@@ -52,6 +53,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "ContentPolicyError",
+    "EventLoopMismatchError",
     "GatewayTimeoutError",
     "GoneError",
     "InpaintError",
@@ -92,6 +94,15 @@ class ValidationError(ConfigurationError, ValueError):
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
         self.param = param
+
+
+class EventLoopMismatchError(ConfigurationError, RuntimeError):
+    """An async client was used from an event loop other than the one it first ran in.
+
+    Its HTTP connections belong to that first loop. Create one client per loop (per
+    ``asyncio.run``), or use :class:`~inpaint_async.SyncInpaintClient` from synchronous code.
+    Nothing was sent.
+    """
 
 
 class APIError(InpaintError):

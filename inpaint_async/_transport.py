@@ -34,6 +34,7 @@ from ._exceptions import (
     APITimeoutError,
     OutcomeUnknownError,
 )
+from ._network import NetworkOptions
 
 __all__ = ["Body", "FilePart", "RawResponse", "Timeouts", "Transport"]
 
@@ -156,8 +157,11 @@ class Transport:
         *,
         session: aiohttp.ClientSession | None = None,
         connection_limit: int = 100,
+        network: NetworkOptions | None = None,
     ) -> None:
         self._session = session
+        # Proxy and TLS trust are passed per request, so they hold for a borrowed session too.
+        self.network = network or NetworkOptions()
         self._owns_session = session is None
         self._connection_limit = connection_limit
         self._closed = False
@@ -203,6 +207,7 @@ class Transport:
             ),
             "allow_redirects": False,
         }
+        self.network.apply(url, kwargs)
         if body is not None:
             if body.is_multipart:
                 kwargs["data"] = _form(body)

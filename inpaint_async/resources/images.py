@@ -6,18 +6,23 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
 from .._checks import EDIT_QUALITY_HINT, Endpoint, check_request, resolve_model
 from .._constants import MAX_JSON_BYTES
 from .._exceptions import ValidationError
 from .._inputs import ImageInput, PreparedImage, prepare_image
+from .._options import Query, RequestOptions
 from .._retry import RetryPolicy
 from .._transport import Body
 from ..types.params import (
+    AspectRatio,
     EditParams,
     MultiEditParams,
+    OutputFormatChoice,
+    Quality,
     RequestModel,
+    Resolution,
     UpscaleParams,
     build_params,
     wire_fields,
@@ -131,14 +136,11 @@ class Images:
         body: Body,
         cls: type[R],
         output: Path | None,
-        timeout: float | None,
-        retry: RetryPolicy | None,
-        extra_headers: Mapping[str, str] | None,
+        call: CallOptions,
     ) -> R:
-        raw = await self._client.request(
-            "POST", path, body=body, output=output, timeout=timeout, retry=retry,
-            extra_headers=extra_headers,
-        )  # fmt: skip
+        """Send one image call (``call`` holds the per-call keywords) and build its result."""
+        options = RequestOptions.build("POST", path, body=body, output=output, **call)
+        raw = await self._client.send(options)
         return self._client.image_result(raw, cls)
 
     async def edit(
@@ -147,9 +149,9 @@ class Images:
         prompt: str,
         *,
         model: str | None = None,
-        aspect_ratio: str | None = None,
-        resolution: str | None = None,
-        output_format: str | None = None,
+        aspect_ratio: AspectRatio | None = None,
+        resolution: Resolution | None = None,
+        output_format: OutputFormatChoice | None = None,
         safe_mode: bool | None = None,
         enhance_prompt: bool | None = None,
         disable_prompt_optimization_thinking: bool | None = None,
@@ -157,7 +159,9 @@ class Images:
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-        **unknown: Any,
+        extra_query: Query | None = None,
+        extra_body: Mapping[str, object] | None = None,
+        **unknown: Unpack[DeprecatedKeywords],
     ) -> EditResult:
         """Edit (inpaint) one image from a text prompt: ``POST /image/edit``.
 
@@ -178,20 +182,25 @@ class Images:
             output: Stream the image to this file (atomically) instead of keeping it in memory.
             timeout: Read timeout for this call, per attempt (seconds).
             retry: A :class:`RetryPolicy` for this call only.
-            extra_headers: Extra request headers.
+            extra_headers: Headers sent as given with this call (they override the client's
+                defaults, never the auth header).
+            extra_query: Query parameters sent as given.
+            extra_body: Body fields the SDK does not know yet, sent as given and never
+                validated (JSON values, or multipart text parts); they win over the SDK's own.
 
         Raises:
             ValidationError: A local mistake (file, prompt, parameter); nothing was sent.
             APIStatusError: The server refused (a subclass per status).
             OutcomeUnknownError: Sent, but no answer; the edit may have been charged.
         """
-        model = _model_alias(model, unknown)
-        if "quality" in unknown:
+        given: dict[str, Any] = dict(unknown)
+        model = _model_alias(model, given)
+        if "quality" in given:
             raise ValidationError(EDIT_QUALITY_HINT, param="quality")
         params = build_params(
             EditParams,
             {
-                **unknown,
+                **given,
                 "prompt": prompt,
                 "model": model,
                 "aspect_ratio": aspect_ratio,
@@ -205,7 +214,8 @@ class Images:
         self._check("edit", params, images=1)
         out = resolve_output(output)
         body = build_body(wire_fields(params), "image", [prepare_image(image)])
-        return await self._post("/image/edit", body, EditResult, out, timeout, retry, extra_headers)
+        call = _call(timeout, retry, extra_headers, extra_query, extra_body)
+        return await self._post("/image/edit", body, EditResult, out, call)
 
     async def multi_edit(
         self,
@@ -213,10 +223,10 @@ class Images:
         prompt: str,
         *,
         model: str | None = None,
-        quality: str | None = None,
-        aspect_ratio: str | None = None,
-        resolution: str | None = None,
-        output_format: str | None = None,
+        quality: Quality | None = None,
+        aspect_ratio: AspectRatio | None = None,
+        resolution: Resolution | None = None,
+        output_format: OutputFormatChoice | None = None,
         safe_mode: bool | None = None,
         enhance_prompt: bool | None = None,
         disable_prompt_optimization_thinking: bool | None = None,
@@ -224,7 +234,9 @@ class Images:
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-        **unknown: Any,
+        extra_query: Query | None = None,
+        extra_body: Mapping[str, object] | None = None,
+        **unknown: Unpack[DeprecatedKeywords],
     ) -> MultiEditResult:
         """Edit from one or more images and a prompt: ``POST /image/multi-edit``.
 
@@ -250,13 +262,16 @@ class Images:
             timeout: As for :meth:`edit`.
             retry: As for :meth:`edit`.
             extra_headers: As for :meth:`edit`.
+            extra_query: As for :meth:`edit`.
+            extra_body: As for :meth:`edit`.
 
         Raises:
             ValidationError: A local mistake, or a catalogue constraint; nothing was sent.
             APIStatusError: The server refused (a subclass per status).
             OutcomeUnknownError: Sent, but no answer; the edit may have been charged.
         """
-        model = _model_alias(model, unknown)
+        given: dict[str, Any] = dict(unknown)
+        model = _model_alias(model, given)
         if isinstance(images, str | bytes | bytearray | memoryview) or not isinstance(
             images, Sequence
         ):
@@ -268,7 +283,7 @@ class Images:
         params = build_params(
             MultiEditParams,
             {
-                **unknown,
+                **given,
                 "prompt": prompt,
                 "model": model,
                 "quality": quality,
@@ -291,9 +306,8 @@ class Images:
                 f"multipart requests take at most {MAX_MULTIPART_IMAGES} files; got {len(body.files)}",
                 param="images",
             )
-        return await self._post(
-            "/image/multi-edit", body, MultiEditResult, out, timeout, retry, extra_headers
-        )
+        call = _call(timeout, retry, extra_headers, extra_query, extra_body)
+        return await self._post("/image/multi-edit", body, MultiEditResult, out, call)
 
     async def upscale(
         self,
@@ -305,6 +319,8 @@ class Images:
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        extra_query: Query | None = None,
+        extra_body: Mapping[str, object] | None = None,
     ) -> UpscaleResult:
         """Upscale one image 2x to 4x: ``POST /image/upscale`` (model ``upscaler``, PNG out).
 
@@ -319,6 +335,8 @@ class Images:
             timeout: As for :meth:`edit`.
             retry: As for :meth:`edit`.
             extra_headers: As for :meth:`edit`.
+            extra_query: As for :meth:`edit`.
+            extra_body: As for :meth:`edit`.
         """
         params = build_params(UpscaleParams, {"scale": scale, "creativity": creativity})
         if _is_url(image):
@@ -329,9 +347,8 @@ class Images:
             )
         out = resolve_output(output)
         body = build_body(wire_fields(params), "image", [_raw_base64(prepare_image(image))])
-        return await self._post(
-            "/image/upscale", body, UpscaleResult, out, timeout, retry, extra_headers
-        )
+        call = _call(timeout, retry, extra_headers, extra_query, extra_body)
+        return await self._post("/image/upscale", body, UpscaleResult, out, call)
 
     async def background_remove(
         self,
@@ -342,6 +359,8 @@ class Images:
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        extra_query: Query | None = None,
+        extra_body: Mapping[str, object] | None = None,
     ) -> BackgroundRemoveResult:
         """Cut the subject out (PNG with alpha): ``POST /image/background-remove``.
 
@@ -355,6 +374,8 @@ class Images:
             timeout: As for :meth:`edit`.
             retry: As for :meth:`edit`.
             extra_headers: As for :meth:`edit`.
+            extra_query: As for :meth:`edit`.
+            extra_body: As for :meth:`edit`.
         """
         if (image is None) == (image_url is None):
             raise ValidationError(
@@ -372,15 +393,41 @@ class Images:
         else:
             body = build_body({}, "image", [prepare_image(image)])
         out = resolve_output(output)
-        return await self._post(
-            "/image/background-remove",
-            body,
-            BackgroundRemoveResult,
-            out,
-            timeout,
-            retry,
-            extra_headers,
-        )
+        call = _call(timeout, retry, extra_headers, extra_query, extra_body)
+        return await self._post("/image/background-remove", body, BackgroundRemoveResult, out, call)
+
+
+class DeprecatedKeywords(TypedDict, total=False):
+    """Keywords accepted for compatibility only (any other unknown keyword is a type error,
+    and at run time a ValidationError with a suggestion)."""
+
+    modelId: str
+
+
+class CallOptions(TypedDict):
+    """The per-call keywords every image method takes besides its own fields."""
+
+    timeout: float | None
+    retry: RetryPolicy | None
+    extra_headers: Mapping[str, str] | None
+    extra_query: Query | None
+    extra_body: Mapping[str, object] | None
+
+
+def _call(
+    timeout: float | None,
+    retry: RetryPolicy | None,
+    extra_headers: Mapping[str, str] | None,
+    extra_query: Query | None,
+    extra_body: Mapping[str, object] | None,
+) -> CallOptions:
+    return CallOptions(
+        timeout=timeout,
+        retry=retry,
+        extra_headers=extra_headers,
+        extra_query=extra_query,
+        extra_body=extra_body,
+    )
 
 
 def _model_alias(model: str | None, unknown: dict[str, Any]) -> str | None:

@@ -10,6 +10,7 @@ from .catalogue import (
     ModelSpec,
     Price,
 )
+from .params import AspectRatio, OutputFormatChoice, Quality, Resolution
 from .results import (
     BackgroundRemoveResult,
     EditResult,
@@ -22,6 +23,7 @@ from .results import (
 )
 
 __all__ = [
+    "AspectRatio",
     "BackgroundRemoveResult",
     "CatalogueDeprecation",
     "EditResult",
@@ -34,8 +36,11 @@ __all__ = [
     "ModelPricing",
     "ModelSpec",
     "MultiEditResult",
+    "OutputFormatChoice",
     "Price",
+    "Quality",
     "RateLimitState",
+    "Resolution",
     "ResponseModel",
     "UpscaleResult",
 ]

@@ -20,6 +20,7 @@ from .results import ResponseModel
 
 if TYPE_CHECKING:
     from .._pricing import Endpoint
+    from .params import Quality, Resolution
 
 __all__ = [
     "CatalogueDeprecation",
@@ -145,8 +146,8 @@ class Model(_CatalogueModel):
     def estimate_cost(
         self,
         *,
-        resolution: str | None = None,
-        quality: str | None = None,
+        resolution: Resolution | None = None,
+        quality: Quality | None = None,
         images: int = 1,
         enhance_prompt: bool = False,
         endpoint: Endpoint = "edit",

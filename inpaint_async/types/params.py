@@ -21,6 +21,18 @@ class RequestModel(BaseModel):
 Prompt = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
 OutputFormat = Literal["jpeg", "png", "webp"]
 
+# The fixed choices, as the type checker sees them in the method signatures. At run time the
+# catalogue (when loaded) and the server decide: a value added after this release still works
+# through ``extra_body=``.
+OutputFormatChoice = Literal["jpeg", "jpg", "png", "webp"]
+"""``output_format=``: ``jpg`` is accepted and sent as ``jpeg``."""
+AspectRatio = Literal["auto", "1:1", "3:2", "16:9", "21:9", "9:16", "2:3", "3:4", "4:5", "4:3"]
+"""``aspect_ratio=``: ``auto`` (or omitting it) picks the ratio closest to the input."""
+Resolution = Literal["1K", "2K", "4K"]
+"""``resolution=``: the tiers models offer (``constraints.resolutions``)."""
+Quality = Literal["low", "medium", "high"]
+"""``quality=``: the tiers quality models offer (``constraints.qualities``)."""
+
 
 class EditParams(RequestModel):
     """The body fields of ``POST /image/edit`` (apart from the image)."""
@@ -78,7 +90,7 @@ class MultiEditParams(EditParams):
     model: Annotated[str, Field(min_length=1)] | None = Field(
         default=None, serialization_alias="modelId"
     )
-    quality: Literal["low", "medium", "high"] | None = None
+    quality: Quality | None = None
 
 
 class UpscaleParams(RequestModel):

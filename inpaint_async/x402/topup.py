@@ -101,7 +101,12 @@ def _positive_usd(value: Decimal | int | str | float, name: str) -> Decimal:
     return amount
 
 
-@dataclass(frozen=True, slots=True)
+USD = Decimal | int | str
+"""A USD amount as callers may give it: exact types only (a ``float`` is accepted at run time
+through its shortest repr, but the type checker steers you to ``Decimal``, ``int`` or ``str``)."""
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class TopUpPolicy:
     """When and how much the client may top a wallet up by itself. Off unless given.
 
@@ -136,6 +141,25 @@ class TopUpPolicy:
     settlement_timeout: float = 120.0
     poll_interval: float = 2.0
     in_progress_backoff: float = 2.0
+
+    def __init__(
+        self,
+        amount_usd: USD,
+        max_total_usd: USD,
+        below_usd: USD | None = None,
+        max_per_top_up_usd: USD | None = None,
+        allowed_payees: Collection[str] | None = None,
+        legacy_header: bool = False,
+        balance_poll_interval: float = 60.0,
+        settlement_timeout: float = 120.0,
+        poll_interval: float = 2.0,
+        in_progress_backoff: float = 2.0,
+    ) -> None:
+        given = dict(locals())
+        del given["self"]
+        for name, value in given.items():
+            object.__setattr__(self, name, value)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         amount = _positive_usd(self.amount_usd, "amount_usd")

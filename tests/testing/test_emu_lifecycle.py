@@ -24,7 +24,7 @@ async def test_fixture_gives_a_running_emulator(
     assert emulator.port != 0
     assert emulator.api_key.startswith("VENICE_INFERENCE_KEY_")
     assert emulator.balance_of(emulator.api_key) == Decimal(100)
-    assert emulator.rate_limit_rpm == 100_000
+    assert emulator.settings.rate_limit_rpm == 100_000
     async with http.get(emulator.base_url + "/models?type=inpaint") as r:
         assert r.status == 200
 
