@@ -261,10 +261,30 @@ def _ca_bundle(directory: Path) -> str:
     return str(path)
 
 
+def _bound_names(blocks: list[Block]) -> set[str]:
+    """Names the blocks bind themselves (assignments, with/for targets, defs, imports)."""
+    import ast
+
+    bound: set[str] = set()
+    for block in blocks:
+        for node in ast.walk(ast.parse(block.code)):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                bound.add(node.id)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                bound.add(node.name)
+            elif isinstance(node, ast.alias):
+                bound.add((node.asname or node.name).split(".")[0])
+    return bound
+
+
 def typed_module(blocks: list[Block]) -> str:
     """One page's python blocks as a module for mypy: the page context becomes the typed
-    parameters of one async function whose body is the blocks, in order."""
-    params = ", ".join(f"{name}: {kind}" for name, kind in CONTEXT_TYPES.items())
+    parameters of one async function whose body is the blocks, in order. A context name a page
+    binds itself is left out, so its own type is the one checked."""
+    bound = _bound_names(blocks)
+    params = ", ".join(
+        f"{name}: {kind}" for name, kind in CONTEXT_TYPES.items() if name not in bound
+    )
     body = "".join(
         f"    # {block.id}\n" + textwrap.indent(block.code, "    ") + "\n" for block in blocks
     )
