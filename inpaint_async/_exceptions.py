@@ -22,8 +22,11 @@
           · PayloadTooLargeError 413 · UnsupportedMediaTypeError 415
           · ContentPolicyError 422   · RateLimitError 429 (.retry_after .reset_at)
           · ServerError 5xx (GatewayTimeoutError 504)
+      + LedgerError                  the spend ledger (file) cannot be used; nothing was sent
+      + SpendCapError                a spend cap would be exceeded; nothing was signed or sent
+        - TopUpLimitError            (also a TopUpError) a top-up cap; nothing was signed
       + TopUpError                   a wallet top-up did not complete
-        - TopUpLimitError            the TopUpPolicy cap would be exceeded; nothing was signed
+        - TopUpLimitError            see above
         - SettlementFailedError      402 SETTLEMENT_FAILED: no funds moved; may be retried
         - SettlementPendingError     settlement timed out: the payment may still land
 
@@ -58,6 +61,7 @@ __all__ = [
     "GoneError",
     "InpaintError",
     "InsufficientBalanceError",
+    "LedgerError",
     "NotFoundError",
     "OutcomeUnknownError",
     "PayloadTooLargeError",
@@ -67,6 +71,7 @@ __all__ = [
     "ServerError",
     "SettlementFailedError",
     "SettlementPendingError",
+    "SpendCapError",
     "TopUpError",
     "TopUpLimitError",
     "UnexpectedResponseError",
@@ -297,11 +302,43 @@ class GatewayTimeoutError(ServerError):
     """504: the gateway timed out; for a paid call the outcome is unknown."""
 
 
+class LedgerError(InpaintError):
+    """The spend ledger cannot be used: a file of another spender, a newer schema, a file that
+    is not a ledger, or a storage failure. The file is never overwritten; nothing was sent."""
+
+
+class SpendCapError(InpaintError):
+    """A spend cap would be exceeded; nothing was signed or sent.
+
+    Attributes:
+        cap_name: Which cap (``max_total_usd``, ``max_per_day_usd``,
+            ``max_edit_spend_per_day_usd``, ``max_usd``...).
+        cap_usd: The cap's value.
+        spent_usd: What already counts against it (signed or spent, plus open reservations).
+        requested_usd: What this call asked for.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        cap_name: str = "",
+        cap_usd: Decimal | None = None,
+        spent_usd: Decimal | None = None,
+        requested_usd: Decimal | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.cap_name = cap_name
+        self.cap_usd = cap_usd
+        self.spent_usd = spent_usd
+        self.requested_usd = requested_usd
+
+
 class TopUpError(InpaintError):
     """A wallet top-up did not complete."""
 
 
-class TopUpLimitError(TopUpError):
+class TopUpLimitError(SpendCapError, TopUpError):
     """The top-up would exceed the caller's cap; nothing was signed."""
 
 

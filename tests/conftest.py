@@ -65,3 +65,14 @@ async def serve_app() -> AsyncIterator[Callable[[web.Application], Awaitable[str
     yield serve
     for runner in reversed(runners):
         await runner.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_spend_ledgers() -> Iterator[None]:
+    """Each test starts with empty in-memory spend ledgers: one wallet address is shared by many
+    tests, and a process-wide ledger would otherwise carry one test's signatures into the next."""
+    from inpaint_async.spend import forget_ledgers
+
+    forget_ledgers()
+    yield
+    forget_ledgers()
