@@ -7,14 +7,20 @@ until killed. Keeping it in another process means the client's CPU time is the c
 from __future__ import annotations
 
 import asyncio
+import struct
 import sys
+import zlib
 from pathlib import Path
 
 from aiohttp import web
 
 
 async def main(port_file: Path, body_size: int) -> None:
-    body = b"\x89PNG\r\n\x1a\n" + b"\0" * (body_size - 8)
+    # A PNG signature and IHDR header (the client checks an image's header before accepting it).
+    ihdr = struct.pack(">IIBBBBB", 512, 512, 8, 2, 0, 0, 0)
+    crc = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr) & 0xFFFFFFFF)
+    head = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + crc
+    body = head + b"\0" * (body_size - len(head))
 
     async def handle(request: web.Request) -> web.StreamResponse:
         async for _ in request.content.iter_chunked(1 << 16):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import time
 import urllib.parse
@@ -14,8 +15,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ._constants import (
+    DEFAULT_ATTEMPT_TIMEOUT,
     DEFAULT_BASE_URL,
     DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_IMAGE_RESPONSE_BYTES,
+    DEFAULT_MAX_JSON_RESPONSE_BYTES,
     DEFAULT_READ_TIMEOUT,
     ENV_API_KEY,
     ENV_BASE_URL,
@@ -30,19 +34,16 @@ from ._constants import (
     H_DEPRECATION_WARNING,
     H_ENHANCED_PROMPT,
     H_IS_BLURRED,
-    H_IS_CONTENT_VIOLATION,
     H_MODEL_ID,
     H_MODEL_NAME,
     H_VENICE_VERSION,
 )
 from ._exceptions import (
     ConfigurationError,
-    ContentPolicyError,
     EventLoopMismatchError,
     GatewayTimeoutError,
     OutcomeUnknownError,
     PaymentRequiredError,
-    UnexpectedResponseError,
     make_status_error,
     parse_body,
 )
@@ -50,8 +51,9 @@ from ._headers import parse_bool, parse_decimal, parse_reset, parse_retry_after,
 from ._logging import logger, redact_headers, setup_logging
 from ._network import NetworkOptions, Verify
 from ._options import Query, RequestOptions
+from ._response import commit_image, validate_image
 from ._retry import RetryPolicy
-from ._transport import Body, RawResponse, Timeouts, Transport
+from ._transport import Body, BodyLimits, RawResponse, Timeouts, Transport
 from ._version import __version__
 from .auth import Auth, BearerAuth
 from .types.results import ImageResult, ModelDeprecation
@@ -106,10 +108,50 @@ def _resolve_auth(auth: Auth | str | None) -> Auth:
 
 def _resolve_base_url(base_url: str | None) -> str:
     url = (base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL).strip().rstrip("/")
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        host = parsed.hostname
+        parsed.port  # noqa: B018 - raises on a port out of range or not a number
+    except ValueError as exc:
+        raise ConfigurationError(f"base_url {url!r} is not a valid URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not host:
         raise ConfigurationError(f"base_url must be an http(s) URL, got {url!r}")
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise ConfigurationError(f"base_url must not contain spaces or control characters: {url!r}")
     return url
+
+
+def _check_seconds(name: str, value: float | None) -> float | None:
+    """A timeout option: ``None``, or a finite number of seconds above zero."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(f"{name} must be a number of seconds or None, not {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(
+            f"{name} must be a finite number of seconds above 0, not {value!r}"
+        )
+    return float(value)
+
+
+def _check_limit(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigurationError(f"{name} must be a positive number of bytes, not {value!r}")
+    return value
+
+
+def check_header_values(headers: Mapping[str, str], what: str) -> dict[str, str]:
+    """Headers as lower-cased names, refusing values a request line could not carry."""
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ConfigurationError(f"{what}: header names and values must be strings")
+        if any(c in "\r\n\0" for c in name + value) or not name.strip():
+            raise ConfigurationError(
+                f"{what}: header {name[:40]!r} contains a line break or NUL; nothing was sent"
+            )
+        out[name.lower()] = value
+    return out
 
 
 class InpaintClient:
@@ -127,6 +169,13 @@ class InpaintClient:
         connect_timeout: Seconds to establish a connection, per attempt.
         read_timeout: Seconds to wait for data on the socket, per attempt. Edits take 60–170 s on
             the slow models, so the default is 300 s.
+        attempt_timeout: Seconds for the whole of one attempt (connect, upload, download), so a
+            server trickling bytes cannot hold a call for ever; default 900 s. An attempt cut
+            off by it after sending raises ``OutcomeUnknownError``. The default never cuts a
+            longer ``read_timeout``, nor does any deadline cut a longer per-call ``timeout=``.
+        max_image_bytes: The largest image answer read (default 128 MiB); a larger one raises
+            ``ResponseTooLargeError`` without being read.
+        max_json_bytes: The largest other success body read, decompressed (default 16 MiB).
         default_headers: Headers sent with every request.
         retry: The :class:`RetryPolicy` (billing-aware by default).
         session: An ``aiohttp.ClientSession`` to borrow; it is never closed by the client.
@@ -155,6 +204,9 @@ class InpaintClient:
         top_up: TopUpPolicy | None = None,
         connection_limit: int = 100,
         validate: bool = True,
+        attempt_timeout: float | None = DEFAULT_ATTEMPT_TIMEOUT,
+        max_image_bytes: int = DEFAULT_MAX_IMAGE_RESPONSE_BYTES,
+        max_json_bytes: int = DEFAULT_MAX_JSON_RESPONSE_BYTES,
         proxy: str | None = None,
         trust_env: bool = True,
         verify: Verify = True,
@@ -167,7 +219,17 @@ class InpaintClient:
         bind = getattr(self._auth, "bind_base_url", None)
         if callable(bind):
             bind(self.base_url)
-        self.timeouts = Timeouts(connect=connect_timeout, read=read_timeout)
+        read = _check_seconds("read_timeout", read_timeout)
+        total = _check_seconds("attempt_timeout", attempt_timeout)
+        if attempt_timeout == DEFAULT_ATTEMPT_TIMEOUT and read is not None and total is not None:
+            total = max(total, read)  # the default deadline never cuts a longer read timeout
+        self.timeouts = Timeouts(
+            connect=_check_seconds("connect_timeout", connect_timeout), read=read, total=total
+        )
+        self.limits = BodyLimits(
+            image=_check_limit("max_image_bytes", max_image_bytes),
+            json=_check_limit("max_json_bytes", max_json_bytes),
+        )
         self.default_headers = dict(default_headers or {})
         self.retry = retry or RetryPolicy()
         self.top_up_policy = top_up
@@ -182,7 +244,7 @@ class InpaintClient:
         self._base_headers = {
             "user-agent": f"inpaint-async/{__version__}",
             "accept": "image/*, application/json",
-            **{k.lower(): v for k, v in self.default_headers.items()},
+            **check_header_values(self.default_headers, "default_headers"),
         }
         self._payment_hook: PaymentHook | None = None
         # An async context manager held around signing + sending each authenticated attempt.
@@ -227,6 +289,9 @@ class InpaintClient:
         retry: RetryPolicy | None = _UNSET,
         top_up: TopUpPolicy | None = _UNSET,
         validate: bool = _UNSET,
+        attempt_timeout: float | None = _UNSET,
+        max_image_bytes: int = _UNSET,
+        max_json_bytes: int = _UNSET,
     ) -> InpaintClient:
         """A derived client with some options changed, sharing this client's HTTP session."""
 
@@ -242,6 +307,9 @@ class InpaintClient:
             retry=pick(retry, self.retry),
             top_up=pick(top_up, self.top_up_policy),
             validate=pick(validate, self.validate),
+            attempt_timeout=pick(attempt_timeout, self.timeouts.total),
+            max_image_bytes=pick(max_image_bytes, self.limits.image),
+            max_json_bytes=pick(max_json_bytes, self.limits.json),
             _transport=self._transport,
             _shared=self._shared,
         )
@@ -383,6 +451,11 @@ class InpaintClient:
     async def send(self, options: RequestOptions) -> RawResponse:
         """Send the call ``options`` describes (retries, fresh auth per attempt, 402 top-ups)."""
         self._check_loop()
+        # Checked before anything is sent: a bad timeout or a header value with a line break
+        # would otherwise surface mid-send as aiohttp's ValueError.
+        _check_seconds("timeout", options.timeout)
+        if options.headers:
+            check_header_values(options.headers, "extra_headers")
         policy = options.retry or self.retry
         topped_up = 0
         while True:
@@ -405,7 +478,11 @@ class InpaintClient:
         headers.update(options.headers)
         timeouts = self.timeouts
         if options.timeout is not None:
-            timeouts = Timeouts(timeouts.connect, options.timeout)
+            # A longer read timeout asked for on this call is not cut short by the deadline.
+            total = timeouts.total
+            if total is not None and options.timeout > total:
+                total = options.timeout
+            timeouts = Timeouts(timeouts.connect, options.timeout, total)
         authenticate = options.authenticate
         gate = self._limiter if authenticate and self._limiter is not None else nullcontext()
         async with gate:
@@ -417,7 +494,7 @@ class InpaintClient:
                 logger.debug("-> %s %s headers=%s", method, url, redact_headers(headers))
             raw = await self._transport.send(
                 method, url, headers=headers, body=options.body, params=options.params,
-                timeouts=timeouts, output=options.output,
+                timeouts=timeouts, output=options.output, limits=self.limits,
             )  # fmt: skip
             if debug:
                 logger.debug(
@@ -475,29 +552,10 @@ class InpaintClient:
     def image_result(self, raw: RawResponse, cls: type[R]) -> R:
         """Build a result model from a successful image response, keeping its headers."""
         h = raw.headers
-        content_type = h.get("content-type", "")
         request_id = h.get(H_CF_RAY)
-        if not content_type.startswith("image/"):
-            snippet = parse_body(raw.content[:500]) if raw.content else ""
-            if raw.path is not None:
-                raw.path.unlink(missing_ok=True)
-            raise UnexpectedResponseError(
-                f"expected an image but the server sent {content_type or 'no content type'}"
-                f"{f': {snippet!r}' if snippet else ''}",
-                request_id=request_id,
-            )
-        if raw.path is None and not raw.content:
-            raise UnexpectedResponseError("the server sent an empty image", request_id=request_id)
-        if parse_bool(h.get(H_IS_CONTENT_VIOLATION)):
-            if raw.path is not None:
-                raw.path.unlink(missing_ok=True)
-            raise ContentPolicyError(
-                "the server flagged the output as a content violation",
-                status_code=raw.status,
-                body=None,
-                headers=h,
-                request_id=request_id,
-            )
+        # Validated in full before anything reaches output=, then moved into place.
+        content_type = validate_image(raw)
+        path = commit_image(raw)
         enhanced = h.get(H_ENHANCED_PROMPT)
         deprecation = None
         if h.get(H_DEPRECATION_WARNING) or parse_bool(h.get(H_DEPRECATED)):
@@ -510,9 +568,9 @@ class InpaintClient:
             self._warn_deprecation(h.get(H_MODEL_ID) or "?", deprecation)
         balance_remaining = parse_decimal(h.get(H_BALANCE_REMAINING))
         result = cls.model_construct(
-            data=raw.content if raw.path is None else None,
-            path=raw.path,
-            content_type=content_type.split(";")[0].strip(),
+            data=raw.content if path is None else None,
+            path=path,
+            content_type=content_type,
             model_id=h.get(H_MODEL_ID),
             model_name=h.get(H_MODEL_NAME),
             request_id=request_id,

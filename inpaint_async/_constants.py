@@ -9,6 +9,15 @@ DEFAULT_BASE_URL: Final = "https://api.venice.ai/api/v1"
 # Timeouts per HTTP attempt, in seconds. Edits take 60-170 s on the slow models.
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 DEFAULT_READ_TIMEOUT: Final = 300.0
+# The whole of one attempt (connect, upload, download): generous, since the slowest edits take
+# about 170 s and a 25 MB upload on a slow link takes minutes.
+DEFAULT_ATTEMPT_TIMEOUT: Final = 900.0
+
+# The largest success bodies read. The API's largest output is 16,777,216 px (a 4K tier or an
+# upscale): an uncompressed-worst-case RGBA PNG of that is about 67 MB, so 128 MiB is ample.
+# JSON answers (catalogue, balances, transaction pages) are kilobytes; 16 MiB bounds a gzip bomb.
+DEFAULT_MAX_IMAGE_RESPONSE_BYTES: Final = 128 * 1024 * 1024
+DEFAULT_MAX_JSON_RESPONSE_BYTES: Final = 16 * 1024 * 1024
 
 # Local limits checked before anything is sent.
 MAX_IMAGE_BYTES: Final = 25 * 1024 * 1024

@@ -11,6 +11,7 @@
           · APITimeoutError          connect timeout (safe to retry)
         - OutcomeUnknownError        sent, but no answer: the edit may have been charged
         - UnexpectedResponseError    a 2xx that is not what the endpoint returns (JSON, empty)
+          · ResponseTooLargeError    a body over the client's size limit (max_image_bytes...)
         - APIStatusError             .status_code .body .headers .request_id .code .details
           · BadRequestError 400      · AuthenticationError 401
           · PaymentRequiredError 402, typed by shape (.payment_required: the decoded header):
@@ -29,6 +30,12 @@
         - TopUpLimitError            see above
         - SettlementFailedError      402 SETTLEMENT_FAILED: no funds moved; may be retried
         - SettlementPendingError     settlement timed out: the payment may still land
+      + OutputWriteError             a paid image could not be written to output=; .request_id,
+                                     .data (the bytes) or .saved_to (where they are)
+
+Every error pickles and unpickles (multiprocessing, ``ProcessPoolExecutor``, Celery, Ray): the
+generic :meth:`InpaintError.__reduce__` rebuilds it without calling the keyword-only
+constructors, and response headers are kept as a picklable ``CIMultiDict`` copy.
 
 The status → class table is :data:`STATUS_CLASSES`; :func:`make_status_error` builds the error
 from a response and never fails on an odd body (an HTML page from Cloudflare is kept as text).
@@ -40,7 +47,10 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from multidict import CIMultiDict
 
 if TYPE_CHECKING:
     from .x402.models import PaymentRequiredBody, WalletCreditRequired
@@ -64,10 +74,12 @@ __all__ = [
     "LedgerError",
     "NotFoundError",
     "OutcomeUnknownError",
+    "OutputWriteError",
     "PayloadTooLargeError",
     "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "ServerError",
     "SettlementFailedError",
     "SettlementPendingError",
@@ -85,8 +97,21 @@ __all__ = [
 _MAX_MESSAGE_CHARS = 300
 
 
+def _rebuild(cls: type[InpaintError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """Unpickle an error without calling its (keyword-only) constructor."""
+    obj = cls.__new__(cls)
+    Exception.__init__(obj, *args)
+    obj.__dict__.update(state)
+    return obj
+
+
 class InpaintError(Exception):
     """Base class of every error raised by inpaint_async."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's own __reduce__ calls cls(*args), which keyword-only constructors refuse:
+        # rebuild from the message and the attributes instead.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
 
 class ConfigurationError(InpaintError):
@@ -136,7 +161,15 @@ class OutcomeUnknownError(APIError):
 
 
 class UnexpectedResponseError(APIError):
-    """A success status whose body is not what the endpoint returns (JSON or empty for an image)."""
+    """A success status whose body is not what the endpoint returns (JSON or empty for an image).
+
+    A 2xx from the API may have been charged: a batch records it as an unknown outcome, so a
+    resume does not pay for it again unless asked to.
+    """
+
+
+class ResponseTooLargeError(UnexpectedResponseError):
+    """A response body exceeded the client's limit (``max_image_bytes`` / ``max_json_bytes``)."""
 
 
 class APIStatusError(APIError):
@@ -156,7 +189,9 @@ class APIStatusError(APIError):
         super().__init__(message, request_id=request_id)
         self.status_code = status_code  # type: ignore[misc]
         self.body = body
-        self.headers: Mapping[str, str] = headers
+        # A copy: aiohttp's CIMultiDictProxy cannot be pickled; CIMultiDict can, and stays
+        # case-insensitive.
+        self.headers: Mapping[str, str] = CIMultiDict(headers)
         code = body.get("code") if isinstance(body, dict) else None
         if code is None and isinstance(body, dict):
             # Top-up errors put their code in "error" ("SETTLEMENT_FAILED").
@@ -362,6 +397,51 @@ class SettlementFailedError(TopUpError):
     """The top-up settlement failed (402 ``SETTLEMENT_FAILED``); no funds moved."""
 
 
+class OutputWriteError(InpaintError):
+    """A paid image came back but could not be written to ``output=`` (disk full, read-only, ...).
+
+    The request succeeded and was charged; do not simply retry. The image is not lost:
+    ``.data`` holds its bytes when they could be kept in memory, and ``.saved_to`` names a file
+    that holds them when one was left on disk (``None`` otherwise).
+
+    Attributes:
+        request_id: The server's request id (CF-RAY) of the paid request.
+        output: The destination that could not be written.
+        data: The image bytes, or ``None``.
+        saved_to: A file holding the complete image, or ``None``.
+        content_type: The image's content type.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: str | None,
+        output: Path,
+        data: bytes | None = None,
+        saved_to: Path | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+        self.output = output
+        self.data = data
+        self.saved_to = saved_to
+        self.content_type = content_type
+
+    def __str__(self) -> str:
+        where = (
+            f"the image is kept in {self.saved_to}"
+            if self.saved_to is not None
+            else "the image bytes are on this exception (.data)"
+            if self.data is not None
+            else "the image bytes could not be kept"
+        )
+        rid = f" request_id={self.request_id}" if self.request_id else ""
+        return f"{self.message}; {where}{rid}"
+
+
 STATUS_CLASSES: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
     401: AuthenticationError,
@@ -385,7 +465,7 @@ def parse_body(raw: bytes, content_type: str | None = None) -> Any:
     if stripped[:1] in ("{", "["):
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested 100k deep
             pass
     return text
 

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from ._constants import MAX_IMAGE_BYTES, MAX_PIXELS, MIN_PIXELS, MIN_SIDE
 from ._exceptions import ValidationError
-from ._transport import FilePart
+from ._transport import FilePart, open_regular
 
 __all__ = ["ImageInput", "PreparedImage", "prepare_image", "sniff_image_type"]
 
@@ -138,21 +138,52 @@ def _filename(stem: str, mime: str) -> str:
     return f"{stem}.{_EXT.get(mime, 'bin')}"
 
 
+def wire_filename(name: str, mime: str) -> str:
+    """The file name sent in the multipart part: the real one when a header can carry it, else
+    ``image.<ext>``. A name that is not valid UTF-8 (undecodable bytes from the file system) or
+    holds a control character or a quote cannot; the server only needs the extension."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return _filename("image", mime)
+    if not name or len(name) > 255 or any(ord(c) < 32 or c in '"\\\x7f' for c in name):
+        return _filename("image", mime)
+    return name
+
+
+def _display(path: Path) -> str:
+    """A path for a message: undecodable bytes and control characters shown escaped."""
+    return repr(str(path))[1:-1]
+
+
 def _from_path(path: Path, field: str, param: str) -> PreparedImage:
     try:
-        with open(path, "rb") as fh:
+        # Never blocks (a FIFO is refused, not waited on) and refuses anything but a file.
+        with open_regular(path) as fh:
             size = os.fstat(fh.fileno()).st_size
             head = fh.read(_SMALL_HEAD)
             if head.startswith(b"\xff\xd8") and image_size(head, "image/jpeg") is None:
                 head += fh.read(_HEAD - len(head))  # JPEG: the size marker may sit after EXIF data
     except FileNotFoundError:
-        raise ValidationError(f"{param}: no such file: {path}", param=param) from None
+        raise ValidationError(f"{param}: no such file: {_display(path)}", param=param) from None
     except IsADirectoryError:
-        raise ValidationError(f"{param}: {path} is not a file", param=param) from None
+        raise ValidationError(f"{param}: {_display(path)} is not a file", param=param) from None
     except OSError as exc:
-        raise ValidationError(f"{param}: cannot read {path}: {exc.strerror}", param=param) from None
-    mime = _check(head, size, f"{param} file {path.name!r}", param)
-    return PreparedImage(part=FilePart(field, path, path.name, mime, size))
+        if exc.errno == 22:
+            raise ValidationError(
+                f"{param}: {_display(path)} is not a regular file (a pipe, device or socket "
+                "cannot be sent)",
+                param=param,
+            ) from None
+        raise ValidationError(
+            f"{param}: cannot read {_display(path)}: {exc.strerror}", param=param
+        ) from None
+    except ValueError:  # an embedded NUL byte
+        raise ValidationError(
+            f"{param}: {_display(path)} is not a valid path", param=param
+        ) from None
+    mime = _check(head, size, f"{param} file {_display(Path(path.name))!r}", param)
+    return PreparedImage(part=FilePart(field, path, wire_filename(path.name, mime), mime, size))
 
 
 def _from_fileobj(fh: IO[bytes], field: str, param: str) -> PreparedImage:
@@ -172,7 +203,9 @@ def _from_fileobj(fh: IO[bytes], field: str, param: str) -> PreparedImage:
             f"{param}: the file object must be opened in binary mode", param=param
         )
     mime = _check(head, end - start, f"{param} file object", param)
-    filename = stem if stem and "." in stem else _filename(stem or "image", mime)
+    filename = wire_filename(
+        stem if stem and "." in stem else _filename(stem or "image", mime), mime
+    )
     return PreparedImage(part=FilePart(field, fh, filename, mime, end - start, start))
 
 

@@ -21,7 +21,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from ._client import InpaintClient
-from ._constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
+from ._constants import (
+    DEFAULT_ATTEMPT_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_IMAGE_RESPONSE_BYTES,
+    DEFAULT_MAX_JSON_RESPONSE_BYTES,
+    DEFAULT_READ_TIMEOUT,
+)
 from ._exceptions import ConfigurationError
 from ._network import Verify
 from ._retry import RetryPolicy
@@ -212,6 +218,9 @@ class SyncInpaintClient(_SyncResource[InpaintClient]):
         top_up: TopUpPolicy | None = None,
         connection_limit: int = 100,
         validate: bool = True,
+        attempt_timeout: float | None = DEFAULT_ATTEMPT_TIMEOUT,
+        max_image_bytes: int = DEFAULT_MAX_IMAGE_RESPONSE_BYTES,
+        max_json_bytes: int = DEFAULT_MAX_JSON_RESPONSE_BYTES,
         proxy: str | None = None,
         trust_env: bool = True,
         verify: Verify = True,
@@ -226,6 +235,9 @@ class SyncInpaintClient(_SyncResource[InpaintClient]):
             top_up=top_up,
             connection_limit=connection_limit,
             validate=validate,
+            attempt_timeout=attempt_timeout,
+            max_image_bytes=max_image_bytes,
+            max_json_bytes=max_json_bytes,
             proxy=proxy,
             trust_env=trust_env,
             verify=verify,

@@ -9,15 +9,24 @@ Every aiohttp error is mapped to ours here, at this single boundary:
 
 Bodies are replayable: a :class:`Body` is turned into an aiohttp payload afresh for each attempt, and
 files are streamed from disk in chunks (a path is reopened, a file object is rewound), never read
-whole. With ``output=`` a success body is streamed to a temporary file in the destination folder and
-renamed into place only when complete.
+whole. With ``output=`` a success image is streamed to a temporary file in the destination folder;
+the transport never renames it: :mod:`._response` moves it into place only after the answer was
+validated, so a rejected answer never touches the destination.
+
+Hostile servers are bounded here: a per-attempt deadline (``Timeouts.total``) caps a trickling
+body, and success bodies are read up to :class:`BodyLimits` (decompressed bytes, so a gzip bomb is
+stopped at the limit). aiohttp exceptions never travel as ``__cause__`` or ``__context__`` of ours
+(aiohttp's ``request_info`` carries the request headers, ``Authorization`` included): they are
+summarised in the message and a note.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
+import contextlib
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,14 +38,26 @@ import aiohttp.payload
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from ._constants import DEFAULT_MAX_IMAGE_RESPONSE_BYTES, DEFAULT_MAX_JSON_RESPONSE_BYTES
 from ._exceptions import (
     APIConnectionError,
+    APIError,
     APITimeoutError,
     OutcomeUnknownError,
+    ResponseTooLargeError,
 )
 from ._network import NetworkOptions
 
-__all__ = ["Body", "FilePart", "RawResponse", "Timeouts", "Transport"]
+__all__ = [
+    "Body",
+    "BodyLimits",
+    "FilePart",
+    "RawResponse",
+    "Timeouts",
+    "Transport",
+    "is_part_file_of",
+    "open_regular",
+]
 
 _CHUNK = 64 * 1024
 _MAX_ERROR_BODY = 64 * 1024
@@ -45,10 +66,23 @@ _INLINE_READ = 256 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    """Per-attempt timeouts in seconds (``None`` = no limit)."""
+    """Per-attempt timeouts in seconds (``None`` = no limit).
+
+    ``read`` bounds the silence between two reads; ``total`` bounds the whole attempt (connect,
+    upload and download), so a server trickling one byte at a time cannot hold a call for ever.
+    """
 
     connect: float | None
     read: float | None
+    total: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BodyLimits:
+    """The largest success bodies read, in (decompressed) bytes: images and anything else."""
+
+    image: int = DEFAULT_MAX_IMAGE_RESPONSE_BYTES
+    json: int = DEFAULT_MAX_JSON_RESPONSE_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +116,21 @@ class Body:
 
 @dataclass(slots=True)
 class RawResponse:
-    """What came back: status, headers, and the body (bytes, or the path it was written to)."""
+    """What came back: status, headers, and the body.
+
+    With ``output=``, a success image is in the temporary file ``path`` (not yet at ``output``)
+    and ``head`` holds its first bytes; when writing it failed, ``write_error`` is set and
+    ``content`` holds the bytes instead (as far as they could be kept).
+    """
 
     status: int
     headers: CIMultiDictProxy[str]
     content: bytes = b""
     path: Path | None = None
+    output: Path | None = None
+    head: bytes = b""
+    size: int = 0
+    write_error: OSError | None = None
 
 
 class _FilePayload(aiohttp.payload.Payload):
@@ -116,8 +159,10 @@ class _FilePayload(aiohttp.payload.Payload):
         owned = isinstance(part.source, Path)
         # Opening a file and reading a small one from the page cache costs less than one hop to
         # the executor (tens of microseconds); big files are read in chunks off the event loop.
+        # A path is reopened without blocking and must still be a regular file (a FIFO swapped
+        # in since the check would block the event loop).
         inline = part.size <= _INLINE_READ
-        fh: IO[bytes] = open(part.source, "rb") if isinstance(part.source, Path) else part.source  # noqa: SIM115
+        fh: IO[bytes] = open_regular(part.source) if isinstance(part.source, Path) else part.source
         try:
             if not owned:
                 fh.seek(part.start)
@@ -134,8 +179,42 @@ class _FilePayload(aiohttp.payload.Payload):
                 fh.close()
 
 
-def _open_rb(path: Path) -> IO[bytes]:
-    return open(path, "rb")
+def open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
+    """Open a file for reading without ever blocking, and only if it is a regular file.
+
+    ``O_NONBLOCK`` makes opening a FIFO return at once instead of waiting for a writer; the
+    ``fstat`` then refuses it (and devices, sockets) with ``IsADirectoryError`` for a folder and
+    ``OSError(EINVAL)`` for anything else that is not a regular file.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        if not stat.S_ISREG(mode):
+            raise OSError(22, "not a regular file", str(path))
+        if flags & getattr(os, "O_NONBLOCK", 0):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+_PART_RANDOM = re.compile(r"[a-z0-9_]{8}")
+
+
+def is_part_file_of(name: str, output_name: str) -> bool:
+    """Whether ``name`` is a temp file :func:`_stream_to_temp` made for ``output_name``.
+
+    Exact matching, no glob: ``photo[1].png`` must not match the temp file of ``photo1.png``,
+    and ``*`` must not match every job's.
+    """
+    prefix = f".{output_name}."
+    if not (name.startswith(prefix) and name.endswith(".part")):
+        return False
+    return bool(_PART_RANDOM.fullmatch(name[len(prefix) : -len(".part")]))
 
 
 def _form(body: Body) -> aiohttp.FormData:
@@ -194,8 +273,39 @@ class Transport:
         params: Mapping[str, str] | None,
         timeouts: Timeouts,
         output: Path | None = None,
+        limits: BodyLimits | None = None,
     ) -> RawResponse:
-        """Send one attempt and read the response; errors are mapped to ours."""
+        """Send one attempt and read the response; errors are mapped to ours.
+
+        Our errors are raised outside the ``except`` blocks that caught aiohttp's, so neither
+        ``__cause__`` nor ``__context__`` leads back to aiohttp's request headers.
+        """
+        failure: APIError | None = None
+        try:
+            async with asyncio.timeout(timeouts.total):
+                return await self._send(
+                    method, url, headers, body, params, timeouts, output, limits or BodyLimits()
+                )
+        except TimeoutError:
+            failure = OutcomeUnknownError(
+                f"no complete answer from {_origin(url)} within the per-attempt deadline of "
+                f"{timeouts.total:g}s; the request may have been processed (and charged)"
+            )
+        except _Mapped as mapped:
+            failure = mapped.error
+        raise failure
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: Body | None,
+        params: Mapping[str, str] | None,
+        timeouts: Timeouts,
+        output: Path | None,
+        limits: BodyLimits,
+    ) -> RawResponse:
         kwargs: dict[str, Any] = {
             "headers": headers,
             "params": params,
@@ -216,41 +326,61 @@ class Transport:
         # Known once the status line and headers are in: an error after that point (a body cut
         # off mid-way) still names the request, so the charge can be traced.
         request_id: str | None = None
+        error: APIError
         try:
             async with self.session.request(method, url, **kwargs) as resp:
                 request_id = resp.headers.get("cf-ray")
-                if output is not None and 200 <= resp.status < 300:
-                    path = await _stream_to_file(resp, output)
-                    return RawResponse(resp.status, resp.headers, path=path)
-                if 200 <= resp.status < 300:
-                    return RawResponse(resp.status, resp.headers, content=await resp.read())
-                # Error bodies are capped: a huge one (an HTML page, a runaway server) is cut.
-                data = await resp.content.read(_MAX_ERROR_BODY)
-                return RawResponse(resp.status, resp.headers, content=data)
+                if not 200 <= resp.status < 300:
+                    # Error bodies are capped: a huge one (an HTML page, a runaway server) is cut.
+                    data = await resp.content.read(_MAX_ERROR_BODY)
+                    return RawResponse(resp.status, resp.headers, content=data)
+                is_image = resp.headers.get("content-type", "").lower().startswith("image/")
+                cap = limits.image if is_image else limits.json
+                if resp.content_length is not None and resp.content_length > cap:
+                    raise _too_large(url, cap, request_id)
+                if output is not None and is_image:
+                    return await _stream_to_temp(resp, output, cap, url, request_id)
+                data = await _read_capped(resp, cap, url, request_id)
+                return RawResponse(resp.status, resp.headers, content=data, output=output)
         except aiohttp.ConnectionTimeoutError as exc:
-            raise APITimeoutError(f"connection to {_origin(url)} timed out") from exc
+            error = APITimeoutError(f"connection to {_origin(url)} timed out")
+            cause: BaseException = exc
         except aiohttp.ClientConnectorError as exc:
-            raise APIConnectionError(
-                f"could not connect to {_origin(url)}: {exc.os_error}"
-            ) from exc
+            error = APIConnectionError(f"could not connect to {_origin(url)}: {exc.os_error}")
+            cause = exc
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise OutcomeUnknownError(
+            error = OutcomeUnknownError(
                 f"no answer from {_origin(url)} within the read timeout; the request was sent "
                 "and may have been processed (and charged)",
                 request_id=request_id,
-            ) from exc
+            )
+            cause = exc
         except aiohttp.ClientPayloadError as exc:
-            raise OutcomeUnknownError(
+            error = OutcomeUnknownError(
                 f"the response from {_origin(url)} was cut off mid-body; the request may have "
                 "been processed (and charged)",
                 request_id=request_id,
-            ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise OutcomeUnknownError(
+            )
+            cause = exc
+        except (aiohttp.ClientError, OSError, ValueError, UnicodeError) as exc:
+            # ValueError/UnicodeError: aiohttp refusing something it had to encode. The client
+            # checks names and headers first, so this is unexpected: assume the worst.
+            error = OutcomeUnknownError(
                 f"the connection to {_origin(url)} failed after the request was sent "
                 f"({type(exc).__name__}); it may have been processed (and charged)",
                 request_id=request_id,
-            ) from exc
+            )
+            cause = exc
+        error.add_note(f"caused by {type(cause).__module__}.{type(cause).__name__}")
+        raise _Mapped(error)
+
+
+class _Mapped(Exception):
+    """Carries our error out of the ``except`` block, so it is raised with no aiohttp context."""
+
+    def __init__(self, error: APIError) -> None:
+        super().__init__()
+        self.error = error
 
 
 def _origin(url: str) -> str:
@@ -261,19 +391,127 @@ def _origin(url: str) -> str:
         return "the server"
 
 
-async def _stream_to_file(resp: aiohttp.ClientResponse, output: Path) -> Path:
-    """Write the body next to ``output`` in a temp file, fsync, then rename it into place."""
+def _too_large(url: str, cap: int, request_id: str | None) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        f"the response from {_origin(url)} is larger than the client's limit of "
+        f"{cap:,} bytes; it was not read (raise max_image_bytes / max_json_bytes if it is "
+        "legitimate)",
+        request_id=request_id,
+    )
+
+
+async def _read_capped(
+    resp: aiohttp.ClientResponse, cap: int, url: str, request_id: str | None
+) -> bytes:
+    """The whole (decompressed) body, refusing to hold more than ``cap`` bytes of it."""
+    if resp.content_length is not None and "content-encoding" not in resp.headers:
+        return await resp.read()  # the length is known and within the cap: one read
+    buf = bytearray()
+    async for chunk in resp.content.iter_chunked(_CHUNK):
+        buf += chunk
+        if len(buf) > cap:
+            raise _too_large(url, cap, request_id)
+    return bytes(buf)
+
+
+_HEAD_BYTES = 64 * 1024  # enough for a JPEG size marker after EXIF data
+
+
+async def _stream_to_temp(
+    resp: aiohttp.ClientResponse, output: Path, cap: int, url: str, request_id: str | None
+) -> RawResponse:
+    """Stream the body to a temp file next to ``output`` and fsync it; never rename it.
+
+    A local write failure (disk full, read-only folder) does not lose the paid image: what was
+    written is read back, the rest of the body is read into memory, and the response carries
+    ``write_error`` for :mod:`._response` to raise ``OutputWriteError`` with the bytes. Only
+    errors of the disk operations count as write failures; a network error mid-body stays one.
+    """
     loop = asyncio.get_running_loop()
-    folder = output.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".part", dir=folder)
-    tmp = Path(tmp_name)
+    head = bytearray()
+    size = 0
+    written = 0
+    fd: int | None = None
+    tmp: Path | None = None
+    disk_error: OSError | None = None
+    spill: bytearray | None = None  # the body in memory once the disk failed (None: lost)
     try:
-        with io.FileIO(fd, "wb", closefd=True) as fh:
-            async for chunk in resp.content.iter_chunked(_CHUNK):
-                fh.write(chunk)
-            await loop.run_in_executor(None, os.fsync, fd)
-        os.replace(tmp, output)
+        try:
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{output.name}.", suffix=".part", dir=output.parent
+            )
+            tmp = Path(tmp_name)
+        except OSError as exc:
+            disk_error, spill = exc, bytearray()
+        async for chunk in resp.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > cap:
+                raise _too_large(url, cap, request_id)
+            if len(head) < _HEAD_BYTES:
+                head += chunk[: _HEAD_BYTES - len(head)]
+            if disk_error is not None:
+                if spill is not None:
+                    spill += chunk
+                continue
+            assert fd is not None
+            view = memoryview(chunk)
+            try:
+                while view:
+                    n = os.write(fd, view)
+                    written += n
+                    view = view[n:]
+            except OSError as exc:
+                disk_error = exc
+                kept = _read_back(fd, tmp, written)
+                spill = None if kept is None else bytearray(kept) + view
+        if disk_error is None:
+            assert fd is not None
+            try:
+                await loop.run_in_executor(None, os.fsync, fd)
+            except OSError as exc:
+                disk_error = exc
+            closing, fd = fd, None
+            try:
+                os.close(closing)  # closed even when it fails (Linux): never closed twice
+            except OSError as exc:
+                disk_error = disk_error or exc
+            if disk_error is not None:
+                kept = _read_back(None, tmp, written)
+                spill = None if kept is None else bytearray(kept)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(fd, tmp)
         raise
-    return output
+    if disk_error is not None:
+        _discard(fd, tmp)
+        return RawResponse(
+            resp.status, resp.headers, content=bytes(spill) if spill is not None else b"",
+            output=output, head=bytes(head), size=size, write_error=disk_error,
+        )  # fmt: skip
+    return RawResponse(
+        resp.status, resp.headers, path=tmp, output=output, head=bytes(head), size=size
+    )
+
+
+def _read_back(fd: int | None, tmp: Path | None, size: int) -> bytes | None:
+    """What was written to the temp file so far, or ``None`` when it cannot be read back."""
+    if size == 0:
+        return b""
+    try:
+        if fd is not None:
+            data = os.pread(fd, size, 0)
+        elif tmp is not None:
+            data = tmp.read_bytes()[:size]
+        else:
+            return None
+    except OSError:
+        return None
+    return data if len(data) == size else None
+
+
+def _discard(fd: int | None, tmp: Path | None) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    if tmp is not None:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)

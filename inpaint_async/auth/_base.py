@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from typing import NoReturn, Protocol, runtime_checkable
 
 from .._constants import H_AUTHORIZATION
 from .._exceptions import ConfigurationError
@@ -42,3 +42,11 @@ class BearerAuth:
 
     def __repr__(self) -> str:
         return "BearerAuth(api_key='***')"
+
+    def __reduce__(self) -> NoReturn:
+        # Like WalletAuth: pickling would write the key in clear text (into a Ray object store,
+        # a Celery broker, a core dump of a queue). Rebuild it in the worker from the environment.
+        raise TypeError(
+            "BearerAuth holds an API key and cannot be pickled or copied; build it again in "
+            "the other process (BearerAuth(os.environ['VENICE_API_KEY']))"
+        )

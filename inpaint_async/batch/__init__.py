@@ -3,8 +3,8 @@
 See ``docs/batch.md``.
 """
 
-from ._jobs import EditJob, folder_jobs, job_id, manifest_jobs
-from ._journal import Journal, JournalCorruptError, JournalEntry, read_journal
+from ._jobs import EditJob, folder_jobs, job_fingerprint, job_id, manifest_jobs
+from ._journal import Journal, JournalCorruptError, JournalEntry, JournalMismatchError, read_journal
 from ._limiter import AdaptiveLimiter
 from ._runner import (
     BatchEvent,
@@ -31,10 +31,12 @@ __all__ = [
     "Journal",
     "JournalCorruptError",
     "JournalEntry",
+    "JournalMismatchError",
     "OutcomeStatus",
     "catalogue_estimate",
     "folder_jobs",
     "is_run_stopping",
+    "job_fingerprint",
     "job_id",
     "manifest_jobs",
     "read_journal",

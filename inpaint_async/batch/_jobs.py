@@ -12,8 +12,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .._exceptions import ValidationError
+from .._transport import open_regular
 
-__all__ = ["EditJob", "aiter_jobs", "folder_jobs", "job_id", "manifest_jobs"]
+__all__ = [
+    "EditJob",
+    "aiter_jobs",
+    "folder_jobs",
+    "job_fingerprint",
+    "job_id",
+    "job_identity",
+    "manifest_jobs",
+]
 
 #: Files a folder batch picks up.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
@@ -60,11 +69,39 @@ def _image_fingerprint(image: Path | str | bytes) -> dict[str, Any]:
     )  # fmt: skip
     if is_path:
         digest = hashlib.sha256()
-        with open(image, "rb") as fh:  # a missing file fails the job, not the id
+        # A missing file (or a FIFO, refused without blocking) fails the job, not the id.
+        with open_regular(image) as fh:
             while chunk := fh.read(_CHUNK):
                 digest.update(chunk)
         return {"file_sha256": digest.hexdigest()}
     return {"string_sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def job_identity(job: EditJob) -> tuple[str, str]:
+    """The job's id and its fingerprint, reading the input once (see :func:`job_fingerprint`)."""
+    try:
+        image = _image_fingerprint(job.image)
+    except OSError:
+        image = {"unreadable_path": str(job.image)}
+    what = {"image": image, "prompt": job.prompt, "params": job.params}
+    fingerprint = hashlib.sha256(_canonical(what).encode()).hexdigest()[:32]
+    if job.id is not None:
+        return job.id, fingerprint
+    canonical = _canonical({**what, "output": str(job.output)})
+    return "j" + hashlib.sha256(canonical.encode()).hexdigest()[:24], fingerprint
+
+
+def job_fingerprint(job: EditJob) -> str:
+    """What the job would send, as a digest: the input's content, the prompt and the parameters.
+
+    The journal records it with the job's ``sent`` record; a resume refuses to let a record
+    answer for a job whose fingerprint differs (same id, different input, prompt or params).
+    """
+    return job_identity(job)[1]
 
 
 def job_id(job: EditJob) -> str:
@@ -77,22 +114,7 @@ def job_id(job: EditJob) -> str:
     """
     if job.id is not None:
         return job.id
-    try:
-        image = _image_fingerprint(job.image)
-    except OSError:
-        image = {"unreadable_path": str(job.image)}
-    canonical = json.dumps(
-        {
-            "image": image,
-            "prompt": job.prompt,
-            "params": job.params,
-            "output": str(job.output),
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        default=str,
-    )
-    return "j" + hashlib.sha256(canonical.encode()).hexdigest()[:24]
+    return job_identity(job)[0]
 
 
 def _output_name(stem: str, params: Mapping[str, Any]) -> str:
@@ -106,6 +128,7 @@ def manifest_jobs(
     prompt: str | None = None,
     out_dir: str | os.PathLike[str] | None = None,
     params: Mapping[str, Any] | None = None,
+    allow_outside_paths: bool = False,
 ) -> Iterator[EditJob]:
     """Read jobs from a JSONL manifest, one JSON object per line.
 
@@ -114,12 +137,21 @@ def manifest_jobs(
     path is under ``out_dir``), ``params`` (merged over ``params``) and ``id``. Blank lines
     and lines starting with ``#`` are skipped.
 
+    A manifest is data, possibly from someone else: its inputs must lie inside the manifest's
+    folder and its outputs inside ``out_dir`` (the manifest's folder without one), after
+    resolving ``..``, ``~``, absolute paths and symbolic links. ``allow_outside_paths=True``
+    (``--allow-outside-paths``) lifts both rules.
+
     Raises:
-        ValidationError: a line is not a valid job (the message names the line).
+        ValidationError: a line is not a valid job, or a path leaves its folder (the message
+            names the line).
     """
     manifest = Path(path)
     base = manifest.parent
     out = Path(out_dir) if out_dir is not None else None
+    confine = not allow_outside_paths
+    base_real = base.resolve()
+    out_real = (out if out is not None else base).resolve()
     with manifest.open(encoding="utf-8") as fh:
         for number, line in enumerate(fh, 1):
             text = line.strip()
@@ -138,6 +170,8 @@ def manifest_jobs(
             image = str(row["image"])
             is_remote = image.lower().startswith(("http://", "https://", "data:"))
             image_value: Path | str = image if is_remote else _under(base, image)
+            if confine and isinstance(image_value, Path):
+                _confined(image_value, base_real, where, "image", "the manifest's folder")
             merged = {**(params or {}), **(row.get("params") or {})}
             output = row.get("output")
             if output is None:
@@ -147,6 +181,8 @@ def manifest_jobs(
                 output_path = out / _output_name(stem, merged)
             else:
                 output_path = _under(out if out is not None else base, str(output))
+            if confine:
+                _confined(output_path, out_real, where, "output", "the output folder")
             job_prompt = row.get("prompt", prompt)
             if not job_prompt:
                 raise ValidationError(f"{where}: no 'prompt' and no default", param="manifest")
@@ -165,6 +201,19 @@ def manifest_jobs(
 def _under(base: Path, value: str) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else base / path
+
+
+def _confined(path: Path, root: Path, where: str, key: str, what: str) -> None:
+    try:
+        inside = path.resolve().is_relative_to(root)
+    except (OSError, ValueError, RuntimeError):
+        inside = False
+    if not inside:
+        raise ValidationError(
+            f"{where}: {key} {str(path)[:200]!r} is outside {what} ({root}); pass "
+            "--allow-outside-paths (allow_outside_paths=True) if this manifest is yours",
+            param="manifest",
+        )
 
 
 def folder_jobs(

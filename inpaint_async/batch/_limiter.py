@@ -12,6 +12,11 @@ Two controls work together:
   flight may already be counted in it or not, so the limiter counts them against it again
   (conservative, exact once they are back). When nothing is left the limiter waits for the reset
   moment. A 429 with ``Retry-After`` (overload) pauses launches for that long.
+
+No header can stall a batch for ever: every server-directed pause is capped at ``max_pause``
+(the client's ``RetryPolicy.max_retry_after``), a reset moment further away is treated as
+``max_pause`` from now, and an exhausted window that names no reset moment gets a timer
+(``unknown_reset_wait``) instead of waiting for an answer that nothing in flight will bring.
 """
 
 from __future__ import annotations
@@ -22,12 +27,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._constants import H_RL_LIMIT, H_RL_REMAINING, H_RL_RESET
-from .._headers import parse_reset, parse_retry_after
+from .._exceptions import ValidationError
+from .._headers import parse_count, parse_reset, parse_retry_after
 
 __all__ = ["AdaptiveLimiter"]
 
 #: Extra wait after the server's reset moment, for clock skew between us and the server.
 RESET_MARGIN = 0.05
+#: Wait when the window is used up and the server named no reset moment (its windows are minutes).
+UNKNOWN_RESET_WAIT = 60.0
 
 
 class AdaptiveLimiter:
@@ -38,6 +46,9 @@ class AdaptiveLimiter:
         initial: The adaptive limit's start.
         maximum: The adaptive (or fixed) limit's ceiling.
         clock: Wall-clock seconds (the server's reset moments are wall-clock).
+        max_pause: Longest pause a server's headers may impose (``Retry-After``, a reset moment).
+        unknown_reset_wait: Pause when the window is used up and no reset moment is known
+            (capped at ``max_pause``).
     """
 
     def __init__(
@@ -47,6 +58,8 @@ class AdaptiveLimiter:
         initial: int = 4,
         maximum: int = 64,
         clock: Callable[[], float] = time.time,
+        max_pause: float = 120.0,
+        unknown_reset_wait: float = UNKNOWN_RESET_WAIT,
     ) -> None:
         if concurrency == "auto":
             self.adaptive = True
@@ -55,10 +68,13 @@ class AdaptiveLimiter:
             self.adaptive = False
             self._limit = float(min(concurrency, maximum))
         else:
-            raise ValueError(
-                f"concurrency must be 'auto' or a positive integer, not {concurrency!r}"
+            raise ValidationError(
+                f"concurrency must be 'auto' or a positive integer, not {concurrency!r}",
+                param="concurrency",
             )
         self.maximum = maximum
+        self.max_pause = max(0.0, max_pause)
+        self.unknown_reset_wait = min(max(0.0, unknown_reset_wait), self.max_pause)
         self._clock = clock
         self.in_flight = 0
         self._window_reset: float | None = None  # the server's reset moment (Unix seconds)
@@ -131,6 +147,7 @@ class AdaptiveLimiter:
                     self._limit = max(1.0, self._limit / 2)
                 wait = parse_retry_after(headers, now)
                 if wait is not None:
+                    wait = min(wait, self.max_pause)
                     self._paused_until = max(self._paused_until, now + wait)
         self._notify()
 
@@ -144,13 +161,16 @@ class AdaptiveLimiter:
         if headers.get(H_RL_LIMIT) is None and headers.get(H_RL_REMAINING) is None:
             return
         reset = parse_reset(headers.get(H_RL_RESET), now)
-        try:
-            remaining = int(float(headers.get(H_RL_REMAINING, "")))
-        except ValueError:
+        remaining = parse_count(headers.get(H_RL_REMAINING))
+        if remaining is None:
             return
         reset_ts = reset.timestamp() if reset is not None else None
         if reset_ts is not None and reset_ts + RESET_MARGIN <= now:
             return  # an answer from a window that has already ended
+        if reset_ts is not None and reset_ts > now + self.max_pause:
+            reset_ts = now + self.max_pause  # a reset beyond the cap is waited for only that long
+        if reset_ts is None and remaining == 0:
+            reset_ts = now + self.unknown_reset_wait  # exhausted, no reset named: a timer
         if reset_ts != self._window_reset:
             old = self._window_reset
             if old is not None and reset_ts is not None and reset_ts < old:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import math
 import os
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
@@ -18,15 +19,18 @@ from .._exceptions import (
     AuthenticationError,
     ConfigurationError,
     OutcomeUnknownError,
+    OutputWriteError,
     PaymentRequiredError,
     RateLimitError,
     ServerError,
     TopUpError,
     UnexpectedResponseError,
+    ValidationError,
 )
+from .._transport import is_part_file_of
 from ..x402.topup import to_usd
-from ._jobs import EditJob, aiter_jobs, job_id
-from ._journal import Journal, JournalEntry, read_journal
+from ._jobs import EditJob, aiter_jobs, job_id, job_identity
+from ._journal import Journal, JournalEntry, JournalMismatchError, read_journal
 from ._limiter import AdaptiveLimiter
 
 if TYPE_CHECKING:
@@ -164,6 +168,17 @@ class BatchSummary:
             and not self.cancelled
         )
 
+    def write_report(self, path: str | os.PathLike[str] | None = None, **options: Any) -> Path:
+        """Write the run's report page (``inpaint_async.report.write_report``); return its path.
+
+        ``path`` defaults to ``report.html`` beside the journal. Needs a journal and Pillow.
+        """
+        if self.journal is None:
+            raise ConfigurationError("the report is made from the journal: run with journal=...")
+        from ..report import write_report
+
+        return write_report(self.journal, path, summary=self, **options)
+
 
 def is_run_stopping(exc: BaseException) -> bool:
     """Whether every further job would hit ``exc`` too (bad credentials, no money, top-up cap)."""
@@ -172,7 +187,10 @@ def is_run_stopping(exc: BaseException) -> bool:
 
 def retryable_on_resume(exc: BaseException) -> bool:
     """Whether a job that failed with ``exc`` is re-run on resume: the server did no work and
-    the cause may be gone (connection, 429, 5xx, 401, 402, a top-up failure)."""
+    the cause may be gone (connection, 429, 5xx, 401, 402, a top-up failure, an output folder
+    that could not be written before sending)."""
+    if isinstance(exc, ValidationError) and exc.param == "output":
+        return True  # refused locally before sending: nothing was paid, the folder may be fixed
     return isinstance(
         exc,
         APIConnectionError | RateLimitError | ServerError | AuthenticationError
@@ -250,7 +268,12 @@ class BatchRunner:
         ceiling = max_concurrency or _DEFAULT_MAX_CONCURRENCY
         if isinstance(wallet_cap, int):
             ceiling = min(ceiling, wallet_cap)
-        self.limiter = AdaptiveLimiter(concurrency, initial=initial_concurrency, maximum=ceiling)
+        self.limiter = AdaptiveLimiter(
+            concurrency,
+            initial=initial_concurrency,
+            maximum=ceiling,
+            max_pause=client.retry.max_retry_after,
+        )
         self.budget_usd = to_usd(budget_usd, "budget_usd") if budget_usd is not None else None
         if self.budget_usd is not None and self.budget_usd <= 0:
             raise ConfigurationError("budget_usd must be positive")
@@ -262,6 +285,17 @@ class BatchRunner:
         else:
             self._journal = None
         self.rerun_unknown = rerun_unknown
+        if job_timeout is not None and (
+            isinstance(job_timeout, bool)
+            or not isinstance(job_timeout, int | float)
+            or not math.isfinite(job_timeout)
+            or job_timeout <= 0
+        ):
+            raise ValidationError(
+                f"job_timeout must be a finite number of seconds above 0, or None; got "
+                f"{job_timeout!r}",
+                param="job_timeout",
+            )
         self.job_timeout = job_timeout
         self._on_event = on_event
         self.summary = BatchSummary(budget_usd=self.budget_usd)
@@ -361,7 +395,14 @@ class BatchRunner:
             async for job in source:
                 if self._stop.is_set():
                     break
-                jid = await self._job_id(job)
+                jid, fingerprint = await self._job_id(job)
+                mismatch = self._mismatch(jid, fingerprint)
+                if mismatch is not None:
+                    self._consumed += 1
+                    refused = JobOutcome(job, jid, "failed", error=mismatch, reason=str(mismatch))
+                    self._settle(refused, None)
+                    self._finish(outcomes, refused)
+                    continue
                 skip = self._resume_decision(jid, job)
                 if skip is not None:
                     self._consumed += 1
@@ -382,7 +423,7 @@ class BatchRunner:
                 self._consumed += 1
                 self._reserved += estimate or 0
                 task = asyncio.get_running_loop().create_task(
-                    self._run_job(job, jid, estimate, outcomes)
+                    self._run_job(job, jid, estimate, outcomes, fingerprint)
                 )
                 self._tasks.add(task)
                 task.add_done_callback(self._job_ended)
@@ -411,12 +452,31 @@ class BatchRunner:
         else:
             self.summary.not_started = None  # an open-ended source: not counted
 
-    async def _job_id(self, job: EditJob) -> str:
-        if job.id is not None:
-            return job.id
+    async def _job_id(self, job: EditJob) -> tuple[str, str | None]:
+        """The job's id, and its fingerprint when a journal records it."""
+        if self._journal is None:
+            if job.id is not None:
+                return job.id, None
+            if isinstance(job.image, Path | str):
+                return await asyncio.to_thread(job_id, job), None  # reads the file to hash it
+            return job_id(job), None
         if isinstance(job.image, Path | str):
-            return await asyncio.to_thread(job_id, job)  # reads the file to hash it
-        return job_id(job)
+            return await asyncio.to_thread(job_identity, job)
+        return job_identity(job)
+
+    def _mismatch(self, jid: str, fingerprint: str | None) -> JournalMismatchError | None:
+        """A refusal when the journal recorded this id for a different job (input, prompt,
+        params); records written before fingerprints existed are trusted."""
+        prior = self._prior.get(jid)
+        if prior is None or fingerprint is None or prior.fingerprint is None:
+            return None
+        if prior.fingerprint == fingerprint:
+            return None
+        return JournalMismatchError(
+            f"job {jid}: the journal recorded this id for a different input, prompt or "
+            f"parameters (it says {prior.state}); refused, nothing sent. Use a new journal, "
+            "or give the changed job a new id."
+        )
 
     def _resume_decision(self, jid: str, job: EditJob) -> str | None:
         """``None`` to run the job, else why it is skipped."""
@@ -540,6 +600,7 @@ class BatchRunner:
         jid: str,
         estimate: Decimal | None,
         outcomes: asyncio.Queue[JobOutcome | None],
+        fingerprint: str | None = None,
     ) -> None:
         started = time.monotonic()
         journal = self._journal
@@ -549,7 +610,10 @@ class BatchRunner:
                 _prepare_output(job.output)
                 if journal is not None:
                     # Durable before the request leaves: a crash can never hide a paid request.
-                    await journal.append(jid, "sent", output=str(job.output))
+                    await journal.append(
+                        jid, "sent", output=str(job.output), fingerprint=fingerprint,
+                        **_job_fields(job),
+                    )  # fmt: skip
             except asyncio.CancelledError:
                 if journal is not None:
                     journal.append_now(
@@ -594,7 +658,10 @@ class BatchRunner:
                 reason=f"the job's deadline ({self.job_timeout}s) passed while it was in flight",
                 elapsed=time.monotonic() - started,
             )  # fmt: skip
-        except (OutcomeUnknownError, UnexpectedResponseError) as exc:
+        except (OutcomeUnknownError, UnexpectedResponseError, OutputWriteError) as exc:
+            # A 2xx that was not a usable image (empty, garbage, too large) or could not be
+            # written was most likely charged: recorded as unknown, so a resume does not pay
+            # for it again unless asked to (rerun_unknown).
             return JobOutcome(
                 job, jid, "outcome_unknown", error=exc, cost_usd=estimate,
                 reason=f"{type(exc).__name__}: {exc}", request_id=exc.request_id,
@@ -633,9 +700,11 @@ class BatchRunner:
     async def _journal_outcome(self, journal: Journal, outcome: JobOutcome) -> None:
         jid, output = outcome.job_id, str(outcome.job.output)
         if outcome.status == "succeeded":
+            result = outcome.result
             await journal.append(
                 jid, "succeeded", output=output, request_id=outcome.request_id,
-                cost_usd=outcome.cost_usd,
+                cost_usd=outcome.cost_usd, model=result.model_id if result else None,
+                blurred=True if result is not None and result.is_blurred else None,
             )  # fmt: skip
         elif outcome.status == "outcome_unknown":
             await journal.append(
@@ -662,7 +731,7 @@ class BatchRunner:
             try:
                 body = json.loads(raw.content)
                 code = body.get("code") if isinstance(body, dict) else None
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass
         self.limiter.observe(raw.status, raw.headers, code=code)
 
@@ -691,9 +760,31 @@ async def catalogue_estimate(client: InpaintClient, job: EditJob) -> Decimal:
     )
 
 
+def _job_fields(job: EditJob) -> dict[str, Any]:
+    """What a report shows of a job besides its outcome: the prompt, the parameters, and the input
+    when it is a path or a URL (never inline bytes or base64)."""
+    fields: dict[str, Any] = {"prompt": job.prompt, "params": job.params or None}
+    image = job.image
+    if isinstance(image, Path):
+        fields["input"] = str(image)
+    elif (
+        isinstance(image, str)
+        and len(image) < 4096
+        and (image.lower().startswith(("http://", "https://")) or os.path.isfile(image))
+    ):
+        fields["input"] = image
+    return fields
+
+
 def _prepare_output(output: Path) -> None:
-    """Create the output's folder and remove temp files a killed run left for this output."""
+    """Create the output's folder and remove temp files a killed run left for this output.
+
+    Names are matched exactly (no glob): ``photo[1].png`` must not remove the temp file of a
+    running ``photo1.png``, nor ``*`` every job's.
+    """
     folder = output.parent
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob(f".{output.name}.*.part"):
-        stale.unlink(missing_ok=True)
+    with os.scandir(folder) as entries:
+        stale = [e.path for e in entries if is_part_file_of(e.name, output.name)]
+    for path in stale:
+        Path(path).unlink(missing_ok=True)

@@ -1,6 +1,7 @@
 """The ``inpaint-async`` command line (needs the ``cli`` extra: ``pip install 'inpaint-async[cli]'``).
 
-Commands: ``edit``, ``batch``, ``models``, ``balance``, ``top-up``, ``emulate``, ``demo``. See
+Commands: ``edit``, ``batch``, ``models``, ``balance``, ``top-up``, ``emulate``, ``demo``,
+``report``. See
 ``docs/cli.md`` for each, and for the exit codes.
 """
 

@@ -1,9 +1,10 @@
-"""The ``inpaint-async`` commands: edit, batch, models, balance, top-up, emulate, demo."""
+"""The ``inpaint-async`` commands: edit, batch, models, balance, top-up, emulate, demo, report."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from .._exceptions import ConfigurationError, InpaintError, ValidationError
+from .._exceptions import ConfigurationError, InpaintError, OutputWriteError, ValidationError
 from .._version import __version__
 from ._errors import (
     EXIT_BUDGET,
@@ -26,6 +27,7 @@ from ._errors import (
     exit_code_for,
 )
 from ._output import Output, safe
+from ._report import add_batch_option, add_parser, run_report, write_batch_report
 
 if TYPE_CHECKING:
     from .._client import InpaintClient
@@ -106,7 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="on resume, re-run jobs whose outcome is unknown (they may have been charged)",
     )
     batch.add_argument("--job-timeout", type=float, default=900.0, help="seconds per job")
+    batch.add_argument(
+        "--allow-outside-paths",
+        action="store_true",
+        help="let a manifest read inputs outside its folder and write outputs outside --out",
+    )
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_batch_option(batch)
     _add_edit_params(batch)
 
     models = sub.add_parser("models", help="list the edit models and their prices")
@@ -129,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="inpaint-demo-out", help="output folder")
     demo.add_argument("--jobs", type=int, default=12, help="number of sample images")
     demo.add_argument("--quiet", action="store_true", help="no progress bar; summary only")
+    add_parser(sub)
     add_json_flag(sub)
     return parser
 
@@ -174,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(
                 run_demo(output, out_dir=Path(args.out), jobs=args.jobs, quiet=args.quiet)
             )
+        if args.command == "report":
+            return run_report(args, output)
         return asyncio.run(_dispatch(args, output))
     except KeyboardInterrupt:
         output.note("interrupted")
@@ -257,9 +268,12 @@ async def _edit(client: InpaintClient, args: argparse.Namespace, output: Output)
     path = Path(args.output)
     params = format_for_output(path, _edit_params(args))
     await check_models(client, {params["model"]} if "model" in params else set())
-    result = await client.images.edit(
-        args.image, args.prompt, output=path, timeout=args.timeout, **params
-    )
+    try:
+        result = await client.images.edit(
+            args.image, args.prompt, output=path, timeout=args.timeout, **params
+        )
+    except OutputWriteError as exc:
+        raise _keep_paid_image(exc) from None
     balance = result.balance_remaining or result.balance_usd
     if output.json:
         output.emit(
@@ -281,6 +295,28 @@ async def _edit(client: InpaintClient, args: argparse.Namespace, output: Output)
     return EXIT_OK
 
 
+def _keep_paid_image(exc: OutputWriteError) -> OutputWriteError:
+    """A paid image held only in memory would die with this process: save it to the temp dir."""
+    if exc.data is None or exc.saved_to is not None:
+        return exc
+    import tempfile
+
+    suffix = exc.output.suffix or ".png"
+    try:
+        fd, name = tempfile.mkstemp(prefix="inpaint-paid-", suffix=suffix)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(exc.data)
+    except OSError:
+        return exc
+    return OutputWriteError(
+        exc.message,
+        request_id=exc.request_id,
+        output=exc.output,
+        saved_to=Path(name),
+        content_type=exc.content_type,
+    )
+
+
 def _load_jobs(args: argparse.Namespace) -> list[EditJob]:
     from ..batch import folder_jobs, manifest_jobs
 
@@ -291,7 +327,15 @@ def _load_jobs(args: argparse.Namespace) -> list[EditJob]:
             raise ValidationError("a folder batch needs --prompt", param="prompt")
         jobs = list(folder_jobs(source, prompt=args.prompt, out_dir=args.out, params=params))
     elif source.is_file():
-        jobs = list(manifest_jobs(source, prompt=args.prompt, out_dir=args.out, params=params))
+        jobs = list(
+            manifest_jobs(
+                source,
+                prompt=args.prompt,
+                out_dir=args.out,
+                params=params,
+                allow_outside_paths=args.allow_outside_paths,
+            )
+        )
     else:
         raise ValidationError(f"{safe(source)}: no such folder or manifest", param="source")
     return [
@@ -326,8 +370,8 @@ async def _batch(client: InpaintClient, args: argparse.Namespace, output: Output
             "for a new one",
             param="journal",
         )
-    models = {str(job.params["model"]) for job in jobs if job.params.get("model")}
-    await check_models(client, models)
+    # The runner checks its options (job timeout, concurrency) before any request, the
+    # catalogue check included.
     try:
         runner = BatchRunner(
             client,
@@ -338,10 +382,15 @@ async def _batch(client: InpaintClient, args: argparse.Namespace, output: Output
             rerun_unknown=args.rerun_unknown,
             job_timeout=args.job_timeout,
         )
+    except ValidationError:
+        raise
     except ValueError as exc:
         raise ValidationError(str(exc), param="concurrency") from None
+    models = {str(job.params["model"]) for job in jobs if job.params.get("model")}
+    await check_models(client, models)
     summary = await run_with_progress(runner, output, total=len(jobs), quiet=args.quiet)
     print_summary(summary, output, outputs=Path(args.out))
+    write_batch_report(args, summary, journal, output)
     return batch_exit_code(summary)
 
 
@@ -546,9 +595,17 @@ async def _balance(client: InpaintClient, output: Output) -> int:
         return EXIT_OK
     import json
 
+    from .._exceptions import UnexpectedResponseError
+
     raw = await client.request("GET", "/billing/balance")
-    data = json.loads(raw.content)
-    usd = (data.get("balances") or {}).get("usd")
+    try:
+        data = json.loads(raw.content)
+        usd = (data.get("balances") or {}).get("usd")
+    except (ValueError, RecursionError, AttributeError):
+        raise UnexpectedResponseError(
+            "GET /billing/balance did not return the expected JSON",
+            request_id=raw.headers.get("cf-ray"),
+        ) from None
     if output.json:
         output.emit({"kind": "api_key", "balance_usd": usd})
         return EXIT_OK

@@ -2,7 +2,8 @@
 
 An emulator of the API on 127.0.0.1, a throwaway wallet generated at runtime and funded below the
 minimum, a dozen generated images, and a batch with a capped ``TopUpPolicy``: the first request
-meets a 402, one top-up is signed and settled, every edit completes.
+meets a 402, one top-up is signed and settled, every edit completes. It ends with the path of the
+batch's report page (``report.html``), the thing to open.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ async def run_demo(output: Output, *, out_dir: Path, jobs: int = 12, quiet: bool
     inputs, edited = out_dir / "inputs", out_dir / "edited"
     journal = out_dir / "journal.jsonl"
     # A fresh demo every time: only what an earlier demo wrote here is removed.
-    for old in (inputs, edited):
+    for old in (inputs, edited, out_dir / "report_files"):
         shutil.rmtree(old, ignore_errors=True)
     journal.unlink(missing_ok=True)
     samples = make_samples(inputs, jobs)
@@ -133,12 +134,15 @@ async def run_demo(output: Output, *, out_dir: Path, jobs: int = 12, quiet: bool
             f"+${sum((c.amount_usd for c in credits), Decimal(0)):.2f}; {len(charges)} edits "
             f"-${spent:.2f}; balance now ${emulator.balance_of(wallet.address):.2f}"
         )
+        report = summary.write_report(out_dir / "report.html", title="inpaint-async demo")
         ok = summary.ok and summary.succeeded == len(job_list) and len(credits) == 1
         if ok:
             say(
                 f"[bold green]done[/]: {summary.succeeded} edited images in {safe(edited.resolve())}"
             )
+            say(f"[bold]open the report:[/] {safe(report.resolve().as_uri())}")
             return EXIT_OK
+        output.note(f"report: {safe(report.resolve())}")
         if summary.stop_error is not None:
             output.note(f"error: {safe(describe_error(summary.stop_error))}")
         output.note("[red]the demo did not complete as expected[/]")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -52,7 +53,11 @@ _MIXED = (
 
 
 def resolve_output(output: str | os.PathLike[str] | None) -> Path | None:
-    """Check an ``output=`` path locally: its folder must exist and it must not be a folder."""
+    """Check an ``output=`` path before anything is sent (and paid for).
+
+    Its folder must exist, it must not be a folder, and a file must be creatable in that folder
+    (a read-only folder or file system is found now, not after a paid answer).
+    """
     if output is None:
         return None
     path = Path(output)
@@ -60,6 +65,15 @@ def resolve_output(output: str | os.PathLike[str] | None) -> Path | None:
         raise ValidationError(f"output: {path} is a directory; give a file path", param="output")
     if not path.parent.is_dir():
         raise ValidationError(f"output: the folder {path.parent} does not exist", param="output")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ValidationError(
+            f"output: cannot write in {path.parent} ({reason}); nothing was sent", param="output"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
     return path
 
 
@@ -179,7 +193,9 @@ class Images:
             safe_mode: Blur adult output (server default ``True``).
             enhance_prompt: Let the server rewrite the prompt first (+$0.04 when applied).
             disable_prompt_optimization_thinking: For models that support it.
-            output: Stream the image to this file (atomically) instead of keeping it in memory.
+            output: Stream the image to this file instead of keeping it in memory. The answer is
+                validated first: only a valid image replaces the file (atomically); a paid image
+                that cannot be written raises :class:`OutputWriteError` carrying it.
             timeout: Read timeout for this call, per attempt (seconds).
             retry: A :class:`RetryPolicy` for this call only.
             extra_headers: Headers sent as given with this call (they override the client's
@@ -192,6 +208,8 @@ class Images:
             ValidationError: A local mistake (file, prompt, parameter); nothing was sent.
             APIStatusError: The server refused (a subclass per status).
             OutcomeUnknownError: Sent, but no answer; the edit may have been charged.
+            UnexpectedResponseError: A 2xx that is not a usable image (likely charged).
+            OutputWriteError: The paid image could not be written to ``output``.
         """
         given: dict[str, Any] = dict(unknown)
         model = _model_alias(model, given)

@@ -109,7 +109,7 @@ class Models:
         request_id = raw.headers.get("cf-ray")
         try:
             payload = json.loads(raw.content)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise UnexpectedResponseError(
                 "GET /models did not return JSON", request_id=request_id
             ) from None

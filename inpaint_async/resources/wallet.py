@@ -68,7 +68,7 @@ def _data(raw: RawResponse) -> Any:
     """The ``data`` member of a ``{"success": true, "data": …}`` body (or the body itself)."""
     try:
         body = json.loads(raw.content)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise UnexpectedResponseError(
             "expected a JSON body from the wallet endpoint", request_id=raw.headers.get("cf-ray")
         ) from None
@@ -144,7 +144,13 @@ class Wallet:
                 f"/x402/transactions/{self.address}",
                 params={"limit": str(limit), "offset": str(offset)},
             )
-            page = TransactionsPage.model_validate(_data(raw))
+            try:
+                page = TransactionsPage.model_validate(_data(raw))
+            except ValueError as exc:  # pydantic's ValidationError ("transactions": null ...)
+                raise UnexpectedResponseError(
+                    f"the transactions response did not parse: {exc.__class__.__name__}",
+                    request_id=raw.headers.get("cf-ray"),
+                ) from None
             for transaction in page.transactions:
                 yield transaction
             if page.pagination is None or not page.pagination.has_more or not page.transactions:

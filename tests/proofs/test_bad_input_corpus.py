@@ -24,6 +24,7 @@ from inpaint_async import (
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
+    ContentPolicyError,
     InpaintClient,
     InpaintError,
     PaymentRequiredError,
@@ -74,6 +75,12 @@ def huge_sparse(ctx: Ctx) -> Path:
     p = ctx.file("huge.png", GOOD)
     with open(p, "r+b") as fh:
         fh.truncate(26 * 1024 * 1024)
+    return p
+
+
+def fifo(ctx: Ctx) -> Path:
+    p = ctx.tmp / "pipe.png"
+    os.mkfifo(p)
     return p
 
 
@@ -140,6 +147,29 @@ LOCAL_CASES: dict[str, tuple[Case, type[InpaintError], str]] = {
         "does not exist",
     ),
     "output is a directory": (edit(output="/"), ValidationError, "directory"),
+    # issue 13: hostile local input
+    "FIFO as the image path (would block the loop)": (
+        edit(fifo),
+        ValidationError,
+        "not a regular file",
+    ),
+    "character device as the image path": (
+        edit(Path("/dev/zero")),
+        ValidationError,
+        "not a regular file",
+    ),
+    "output folder where no file can be created": (
+        edit(output="/proc/self/out.png"),
+        ValidationError,
+        "cannot write",
+    ),
+    "extra header with a line break": (
+        edit(extra_headers={"x-tag": "a\r\nInjected: 1"}),
+        ConfigurationError,
+        "line break",
+    ),
+    "per-call timeout nan": (edit(timeout=float("nan")), ConfigurationError, "timeout"),
+    "per-call timeout negative": (edit(timeout=-1), ConfigurationError, "timeout"),
 }
 
 
@@ -183,6 +213,15 @@ CONFIG_CASES: dict[str, Callable[[Path], Any]] = {
     "API key with a space": lambda tmp: InpaintClient(auth="abc def"),
     "ftp base URL": lambda tmp: InpaintClient(auth="k" * 16, base_url="ftp://example.org"),
     "auth of the wrong type": lambda tmp: InpaintClient(auth=42),  # type: ignore[arg-type]
+    # issue 13
+    "base URL http://[::1": lambda tmp: InpaintClient(auth="k" * 16, base_url="http://[::1"),
+    "read timeout nan": lambda tmp: InpaintClient(auth="k" * 16, read_timeout=float("nan")),
+    "attempt timeout negative": lambda tmp: InpaintClient(auth="k" * 16, attempt_timeout=-5),
+    "max_json_bytes zero": lambda tmp: InpaintClient(auth="k" * 16, max_json_bytes=0),
+    "batch job_timeout nan": lambda tmp: InpaintClient(auth="k" * 16).batch(
+        [], job_timeout=float("nan")
+    ),
+    "batch concurrency 0": lambda tmp: InpaintClient(auth="k" * 16).batch([], concurrency=0),
 }
 
 
@@ -242,6 +281,31 @@ SERVER_CASES: dict[str, tuple[dict[str, Any], type[InpaintError], str]] = {
         "Rate limit exceeded",
     ),
     "500 with a JSON list": ({"status": 500, "payload": [1, 2, 3]}, ServerError, "500"),
+    # issue 13: a 200 that is not an image is never a success
+    "garbage 200 image/png": (
+        {"status": 200, "body": b"not an image, no!", "headers": {"content-type": "image/png"}},
+        UnexpectedResponseError,
+        "not a PNG",
+    ),
+    "200 HTML captive portal": (
+        {"status": 200, "body": "<html>hotel wifi</html>", "content_type": "text/html"},
+        UnexpectedResponseError,
+        "expected an image",
+    ),
+    "200 flagged as a content violation": (
+        {
+            "status": 200,
+            "body": GOOD,
+            "headers": {"content-type": "image/png", "x-venice-is-content-violation": "true"},
+        },
+        ContentPolicyError,
+        "content violation",
+    ),
+    "400 body nested 30,000 deep": (
+        {"status": 400, "body": "[" * 30_000 + "]" * 30_000, "content_type": "application/json"},
+        BadRequestError,
+        "400",
+    ),
     "400 with details as a string": (
         {"status": 400, "payload": {"error": "Invalid", "details": "image: corrupt"}},
         BadRequestError,

@@ -56,8 +56,10 @@ class Canaries:
             if isinstance(obj, BaseException):
                 for attr in ("body", "headers", "details", "info", "payment_required"):
                     self.texts.append(repr(getattr(obj, attr, "")))
-                if obj.__cause__ is not None:
-                    self.see(obj.__cause__)
+                for linked in (obj.__cause__, obj.__context__):
+                    if linked is not None:
+                        self.see(linked)
+                self.texts.extend(getattr(obj, "__notes__", []))
 
     def assert_clean(self, min_texts: int = 50) -> None:
         assert len(self.texts) >= min_texts, "the scenarios produced text to check"
