@@ -80,12 +80,12 @@ async def test_aioresponses_mock_fixture_mocks_the_sdk(aioresponses_mock: aiores
     """The opt-in fixture: a mocked 200 image reaches the SDK as an EditResult."""
     aioresponses_mock.post(
         "http://api.test/api/v1/image/edit",
-        body=b"\x89PNG mocked",
+        body=sample_image(seed=9),
         headers={"Content-Type": "image/png", "CF-RAY": "ray-9"},
     )
     async with InpaintClient(auth="VENICE_INFERENCE_KEY_t", base_url="http://api.test/api/v1") as c:
         result = await c.images.edit(image=sample_image(), prompt="x")
-    assert (result.data, result.request_id) == (b"\x89PNG mocked", "ray-9")
+    assert (result.data, result.request_id) == (sample_image(seed=9), "ray-9")
 
 
 def test_the_compat_fix_is_scoped_and_only_applied_when_needed() -> None:
