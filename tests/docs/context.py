@@ -15,11 +15,13 @@ are served by its emulator (``emu.url_images``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import inspect
 import os
 import re
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
@@ -159,15 +161,25 @@ class Page:
             os.environ.update(saved)
 
     def _run_bash(self, block: Block) -> None:
-        proc = subprocess.run(
+        # Its own session, so whatever the block left running (a server after a failed step)
+        # is stopped with it.
+        proc = subprocess.Popen(
             ["bash", "-e", "-o", "pipefail", "-c", block.code],
-            cwd=self.directory, env=self.env, capture_output=True, text=True,
-            timeout=BASH_TIMEOUT, stdin=subprocess.DEVNULL, check=False,
+            cwd=self.directory, env=self.env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )  # fmt: skip
+        try:
+            stdout, stderr = proc.communicate(timeout=BASH_TIMEOUT)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
         if proc.returncode != 0:
             raise AssertionError(
                 f"{block.id}: bash exited {proc.returncode}\n--- block\n{block.code}"
-                f"--- stdout\n{proc.stdout}--- stderr\n{proc.stderr}"
+                f"--- stdout\n{stdout}--- stderr\n{stderr}"
             )
 
     def close(self) -> None:
