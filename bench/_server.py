@@ -1,4 +1,5 @@
-"""A loopback server in its own process that drains uploads and answers with a fixed image body.
+"""A loopback server in its own process that drains uploads and answers with a fixed image body
+(and with the emulator's model catalogue on ``GET /models``, so catalogue estimates work).
 
 Run as ``python -m bench._server PORT_FILE BODY_BYTES``: it writes its port to PORT_FILE and serves
 until killed. Keeping it in another process means the client's CPU time is the client's alone.
@@ -21,8 +22,15 @@ async def main(port_file: Path, body_size: int) -> None:
     crc = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr) & 0xFFFFFFFF)
     head = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + crc
     body = head + b"\0" * (body_size - len(head))
+    from inpaint_async.testing._catalogue import build_catalogue
+
+    catalogue = build_catalogue()
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        if request.method == "GET" and request.path.endswith("/models"):
+            kind = request.query.get("type", "text")
+            data = [m for m in catalogue if kind == "all" or m.get("type") == kind]
+            return web.json_response({"object": "list", "type": kind, "data": data})
         async for _ in request.content.iter_chunked(1 << 16):
             pass
         if request.query.get("stream"):

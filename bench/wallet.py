@@ -8,11 +8,12 @@ accepts any auth and answers every edit with a fixed 1 KB body):
 * ``cpu_ms_added_per_request``: the same N small edits through ``InpaintClient`` with
   ``BearerAuth`` and with ``WalletAuth`` (a fresh SIWX signature per request, the per-wallet
   in-flight gate); the client process's CPU difference divided by N, best of ``rounds``. Target
-  ≤ 0.6 ms.
+  ≤ 0.15 ms.
 * ``max_loop_stall_ms``: while 256 wallet-signed requests run (5 in flight, the default), a
   ticker task sleeps 1 ms in a loop and records how late it wakes up; the largest lateness, best
-  of ``rounds``. Target ≤ 2 ms. ``max_loop_stall_ms_bearer_control`` is the same run with Bearer
-  under the same 5-in-flight bound.
+  of at least 5 rounds interleaved with ``max_loop_stall_ms_bearer_control``, the same run with
+  Bearer under the same 5-in-flight bound. Target: ``stall_ratio_vs_bearer`` ≤ 1.2 (on a shared
+  machine the absolute figure mostly measures the neighbours; the ratio cancels them out).
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ async def _stall(base: str, requests: int, kind: str) -> float:
     """Max ticker lateness (s) while ``requests`` signed GETs run, all launched at once.
 
     Signed GETs (``client.request``) rather than edits: launching 256 edits at once stalls the
-    loop on the edits' own local checks, which has nothing to do with the wallet. The Bearer
-    control runs under the same 5-in-flight bound, so the difference is the wallet's.
+    loop on the edits' own local checks, which has nothing to do with the wallet. Both runs
+    take the same 5-in-flight bound before each request, so the difference is the wallet's.
     """
     from inpaint_async import InpaintClient, WalletAuth
 
@@ -71,11 +72,14 @@ async def _stall(base: str, requests: int, kind: str) -> float:
     worst = 0.0
     done = False
     async with InpaintClient(auth=auth, base_url=base) as client:
-        if kind != "wallet":
-            client._limiter = asyncio.Semaphore(5)
+        # Both runs hold the same five-in-flight bound, taken before the request starts: the
+        # wallet's own gate (also five) then never queues, and what the two runs launch in one
+        # pass of the loop is the same, so the difference is the wallet's signing and gate.
+        bound = asyncio.Semaphore(5)
 
         async def one() -> None:
-            await client.request("GET", "/x402/balance/0x0")
+            async with bound:
+                await client.request("GET", "/x402/balance/0x0")
 
         async def ticker() -> None:
             nonlocal worst
@@ -102,20 +106,24 @@ def run(n: int, concurrency: int, stall_requests: int, rounds: int) -> dict[str,
             for kind in ("bearer", "wallet"):
                 per_request = _cpu(kind, base, image, n, concurrency) / n
                 best[kind] = min(best.get(kind, per_request), per_request)
-        stalls = [asyncio.run(_stall(base, stall_requests, "wallet")) for _ in range(rounds)]
-        control = [asyncio.run(_stall(base, stall_requests, "bearer")) for _ in range(rounds)]
+        stalls: list[float] = []
+        control: list[float] = []
+        for _ in range(max(rounds, 5)):  # interleaved, so both see the same machine
+            stalls.append(asyncio.run(_stall(base, stall_requests, "wallet")))
+            control.append(asyncio.run(_stall(base, stall_requests, "bearer")))
     added_ms = (best["wallet"] - best["bearer"]) * 1000
     return {
         "requests": n,
         "cpu_ms_per_request_bearer": round(best["bearer"] * 1000, 3),
         "cpu_ms_per_request_wallet": round(best["wallet"] * 1000, 3),
         "cpu_ms_added_per_request": round(added_ms, 3),
-        "target_cpu_ms_added": 0.6,
+        "target_cpu_ms_added": 0.15,
         "stall_requests": stall_requests,
         "max_loop_stall_ms": round(min(stalls) * 1000, 3),
         "max_loop_stall_ms_worst_round": round(max(stalls) * 1000, 3),
         "max_loop_stall_ms_bearer_control": round(min(control) * 1000, 3),
-        "target_max_loop_stall_ms": 2.0,
+        "stall_ratio_vs_bearer": round(min(stalls) / min(control), 3),
+        "target_stall_ratio_vs_bearer": 1.2,
     }
 
 

@@ -25,6 +25,7 @@ from ._exceptions import (
     PayloadTooLargeError,
     PaymentRequiredError,
     PermissionDeniedError,
+    PriceError,
     RateLimitError,
     ResponseTooLargeError,
     ServerError,
@@ -42,23 +43,24 @@ from ._exceptions import (
 from ._retry import RetryPolicy
 from ._version import __version__
 from .auth import Auth, BearerAuth, WalletAuth
-from .types import (
-    BackgroundRemoveResult,
-    EditResult,
-    ImageResult,
-    Model,
-    ModelCatalogue,
-    ModelDeprecation,
-    MultiEditResult,
-    RateLimitState,
-    UpscaleResult,
-)
-from .x402 import PaymentRailError, TopUpResult, WalletBalance
-from .x402.topup import TopUpPolicy
 
 if _TYPE_CHECKING:
+    from ._pricing import estimate_cost
     from ._sync import SyncInpaintClient
     from .batch import BatchRunner, BatchSummary, EditJob, JobOutcome
+    from .spend import TopUpPolicy
+    from .types.catalogue import Model, ModelCatalogue
+    from .types.results import (
+        BackgroundRemoveResult,
+        EditResult,
+        ImageResult,
+        ModelDeprecation,
+        MultiEditResult,
+        RateLimitState,
+        UpscaleResult,
+    )
+    from .x402.models import TopUpResult, WalletBalance
+    from .x402.payment import PaymentRailError
 
 __all__ = [
     "APIConnectionError",
@@ -97,6 +99,7 @@ __all__ = [
     "PaymentRailError",
     "PaymentRequiredError",
     "PermissionDeniedError",
+    "PriceError",
     "RateLimitError",
     "RateLimitState",
     "ResponseTooLargeError",
@@ -119,11 +122,32 @@ __all__ = [
     "WalletCreditError",
     "X402DiscoveryError",
     "__version__",
+    "estimate_cost",
 ]
 
-# The batch runner loads on first use: most programs never need it, and it is not free to import.
-_LAZY = dict.fromkeys(("BatchRunner", "BatchSummary", "EditJob", "JobOutcome"), ".batch")
-_LAZY["SyncInpaintClient"] = "._sync"
+# These load on first use: the result models (and pydantic) with the first result, the batch
+# runner, the catalogue's models and the top-up machinery only for programs that use them.
+_LAZY = {
+    **dict.fromkeys(("BatchRunner", "BatchSummary", "EditJob", "JobOutcome"), ".batch"),
+    **dict.fromkeys(("Model", "ModelCatalogue"), ".types.catalogue"),
+    **dict.fromkeys(
+        (
+            "BackgroundRemoveResult",
+            "EditResult",
+            "ImageResult",
+            "ModelDeprecation",
+            "MultiEditResult",
+            "RateLimitState",
+            "UpscaleResult",
+        ),
+        ".types.results",
+    ),
+    **dict.fromkeys(("TopUpResult", "WalletBalance"), ".x402.models"),
+    "PaymentRailError": ".x402.payment",
+    "TopUpPolicy": ".spend",
+    "SyncInpaintClient": "._sync",
+    "estimate_cost": "._pricing",
+}
 
 
 def __getattr__(name: str) -> object:

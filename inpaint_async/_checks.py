@@ -7,14 +7,15 @@ names the allowed values, so the fix is in the error.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING
 
 from ._exceptions import ValidationError
-from .types.catalogue import Model, ModelCatalogue
 
-__all__ = ["EDIT_QUALITY_HINT", "Endpoint", "check_request", "resolve_model"]
+if TYPE_CHECKING:
+    from .types.catalogue import Model, ModelCatalogue
+    from .types.params import Endpoint
 
-Endpoint = Literal["edit", "multi_edit"]
+__all__ = ["EDIT_QUALITY_HINT", "check_request", "resolve_model"]
 
 EDIT_QUALITY_HINT = (
     "/image/edit does not accept quality (the server answers 400); to choose a quality tier "

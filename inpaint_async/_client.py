@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import time
 import urllib.parse
-import warnings
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping
 from contextlib import nullcontext
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._constants import (
     DEFAULT_ATTEMPT_TIMEOUT,
@@ -25,60 +23,42 @@ from ._constants import (
     ENV_BASE_URL,
     ENV_WALLET_KEY,
     ENV_WALLET_KEYSTORE,
-    H_BALANCE_REMAINING,
-    H_BALANCE_USD,
     H_CF_RAY,
-    H_DEPRECATED,
-    H_DEPRECATED_REPLACEMENT,
-    H_DEPRECATION_DATE,
-    H_DEPRECATION_WARNING,
-    H_ENHANCED_PROMPT,
-    H_IS_BLURRED,
-    H_MODEL_ID,
-    H_MODEL_NAME,
-    H_VENICE_VERSION,
 )
 from ._exceptions import (
     ConfigurationError,
     EventLoopMismatchError,
-    GatewayTimeoutError,
-    OutcomeUnknownError,
     PaymentRequiredError,
-    make_status_error,
-    parse_body,
 )
-from ._headers import parse_bool, parse_decimal, parse_reset, parse_retry_after, rate_limit_state
 from ._logging import logger, redact_headers, setup_logging
 from ._network import NetworkOptions, Verify
 from ._options import Query, RequestOptions
-from ._response import commit_image, validate_image
+from ._response import image_result, status_error
 from ._retry import RetryPolicy
-from ._transport import Body, BodyLimits, RawResponse, Timeouts, Transport
 from ._version import __version__
+from ._wire import Body, BodyLimits, RawResponse, Timeouts
 from .auth import Auth, BearerAuth
-from .types.results import ImageResult, ModelDeprecation
 
 if TYPE_CHECKING:
     from decimal import Decimal
 
     import aiohttp
 
-    from ._pricing import Endpoint
+    from ._transport import Transport
     from .batch import BatchRunner, EditJob
     from .resources.images import Images
     from .resources.models import Models
     from .resources.wallet import Wallet
-    from .types.params import Quality, Resolution
-    from .x402.topup import TopUpPolicy
+    from .spend._hooks import AttemptTicket, WalletHooks
+    from .spend._policy import TopUpPolicy
+    from .types.params import Endpoint, Quality, Resolution
+    from .types.results import ImageResult
 
 __all__ = ["InpaintClient"]
 
-R = TypeVar("R", bound=ImageResult)
+R = TypeVar("R", bound="ImageResult")
 
 _UNSET: Any = object()
-_warned_deprecations: set[str] = set()
-
-PaymentHook = Callable[[PaymentRequiredError, int], Awaitable[bool]]
 
 
 def _resolve_auth(auth: Auth | str | None) -> Auth:
@@ -233,12 +213,19 @@ class InpaintClient:
         self.default_headers = dict(default_headers or {})
         self.retry = retry or RetryPolicy()
         self.top_up_policy = top_up
-        self._transport = _transport or Transport(
-            session=session,
-            connection_limit=connection_limit,
-            network=NetworkOptions(proxy=proxy, trust_env=trust_env, verify=verify),
-        )
-        self._is_root = _transport is None
+        if _transport is None:
+            # aiohttp loads with the first client, not with `import inpaint_async`.
+            from ._transport import Transport
+
+            _transport = Transport(
+                session=session,
+                connection_limit=connection_limit,
+                network=NetworkOptions(proxy=proxy, trust_env=trust_env, verify=verify),
+            )
+            self._is_root = True
+        else:
+            self._is_root = False
+        self._transport = _transport
         # State shared by this client and every client derived with with_options().
         self._shared: dict[str, Any] = _shared if _shared is not None else {}
         self._base_headers = {
@@ -246,9 +233,8 @@ class InpaintClient:
             "accept": "image/*, application/json",
             **check_header_values(self.default_headers, "default_headers"),
         }
-        self._payment_hook: PaymentHook | None = None
-        # An async context manager held around signing + sending each authenticated attempt.
-        self._limiter: Any = None
+        # A wallet's money hooks (in-flight gate, balance tracking, the policy's top-ups).
+        self._wallet_hooks: WalletHooks | None = None
         self.validate = validate
         self._images: Images | None = None
         self._models: Models | None = None
@@ -274,8 +260,9 @@ class InpaintClient:
         Background wallet work (balance polls, proactive top-ups) is cancelled first.
         """
         if self._is_root:
-            for coordinator in list(self._shared.get("wallet_top_ups", {}).values()):
-                await coordinator.aclose()
+            from .spend._hooks import cancel_background
+
+            await cancel_background(self._transport)
             await self._transport.close()
 
     def with_options(
@@ -326,7 +313,7 @@ class InpaintClient:
 
     @property
     def images(self) -> Images:
-        """Image endpoints: edit (and, with the catalogue issue, the siblings)."""
+        """Image endpoints: edit, multi-edit, upscale and background removal."""
         if self._images is None:
             from .resources.images import Images
 
@@ -402,7 +389,7 @@ class InpaintClient:
 
         policy = self.top_up_policy
         if policy is not None:
-            from .x402.topup import TopUpPolicy
+            from .spend._policy import TopUpPolicy
 
             if not isinstance(policy, TopUpPolicy):
                 raise ConfigurationError("top_up must be a TopUpPolicy")
@@ -410,9 +397,9 @@ class InpaintClient:
             if policy is not None and is_root:
                 raise ConfigurationError("top_up needs a wallet: pass auth=WalletAuth(...)")
             return
-        from .x402.topup import install
+        from .spend._hooks import WalletHooks
 
-        install(self, self._auth, policy)
+        self._wallet_hooks = WalletHooks(self, self._auth, policy, self._transport)
 
     # -- the request pipeline -------------------------------------------------------------------
 
@@ -435,43 +422,52 @@ class InpaintClient:
         extra_body: Mapping[str, object] | None = None,
         idempotent: bool | None = None,
         authenticate: bool = True,
+        _internal: bool = False,
     ) -> RawResponse:
         """Send one API call with retries, fresh auth per attempt and the 402 top-up path.
 
         ``extra_headers``, ``extra_query`` and ``extra_body`` are sent as given (fields the SDK
-        does not know yet); see :class:`~inpaint_async._options.RequestOptions`.
+        does not know yet); see :class:`~inpaint_async._options.RequestOptions`. ``_internal``
+        marks a request made by a top-up or a background balance check (see :meth:`send`).
         """
         options = RequestOptions.build(
             method, path, body=body, params=params, output=output, timeout=timeout, retry=retry,
             extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body,
             idempotent=idempotent, authenticate=authenticate,
         )  # fmt: skip
-        return await self.send(options)
+        return await self.send(options, _internal=_internal)
 
-    async def send(self, options: RequestOptions) -> RawResponse:
-        """Send the call ``options`` describes (retries, fresh auth per attempt, 402 top-ups)."""
+    async def send(self, options: RequestOptions, *, _internal: bool = False) -> RawResponse:
+        """Send the call ``options`` describes (retries, fresh auth per attempt, 402 top-ups).
+
+        An ``_internal`` request (a top-up's own) never waits for a paused wallet and never goes
+        to the 402 hook, so a top-up cannot wait for itself.
+        """
+        from .spend._hooks import AttemptTicket
+
         self._check_loop()
         # Checked before anything is sent: a bad timeout or a header value with a line break
         # would otherwise surface mid-send as aiohttp's ValueError.
         _check_seconds("timeout", options.timeout)
         if options.headers:
             check_header_values(options.headers, "extra_headers")
+        ticket = AttemptTicket(internal=_internal)
         policy = options.retry or self.retry
         topped_up = 0
         while True:
             try:
                 return await policy.call(
-                    lambda: self._attempt(options),
+                    lambda: self._attempt(options, ticket),
                     idempotent=options.is_idempotent,
                     describe=f"{options.method} {options.path}",
                 )
             except PaymentRequiredError as exc:
-                hook = self._payment_hook
-                if hook is None or not await hook(exc, topped_up):
+                hooks = self._wallet_hooks
+                if hooks is None or not await hooks.payment_required(exc, topped_up, ticket):
                     raise
                 topped_up += 1
 
-    async def _attempt(self, options: RequestOptions) -> RawResponse:
+    async def _attempt(self, options: RequestOptions, ticket: AttemptTicket) -> RawResponse:
         method = options.method
         url = self.url_for(options.path)
         headers = dict(self._base_headers)
@@ -484,7 +480,8 @@ class InpaintClient:
                 total = options.timeout
             timeouts = Timeouts(timeouts.connect, options.timeout, total)
         authenticate = options.authenticate
-        gate = self._limiter if authenticate and self._limiter is not None else nullcontext()
+        hooks = self._wallet_hooks
+        gate = hooks.attempt(ticket) if authenticate and hooks is not None else nullcontext()
         async with gate:
             if authenticate:
                 # Asked once per attempt, just before sending: a wallet signs a fresh nonce.
@@ -501,8 +498,9 @@ class InpaintClient:
                     "<- %s %s status=%d request_id=%s", method, url, raw.status,
                     raw.headers.get(H_CF_RAY),
                 )  # fmt: skip
-            # Still inside the gate: a wallet's observers read which attempt this answer is for.
             self._observe(raw)
+            if hooks is not None:
+                hooks.observe(raw, ticket)
         if not 200 <= raw.status < 300:
             raise self._status_error(raw, options.is_idempotent)
         return raw
@@ -527,73 +525,12 @@ class InpaintClient:
         for observer in self._shared.get("observers", ()):
             observer(raw)
 
-    def _status_error(self, raw: RawResponse, idempotent: bool) -> Exception:
-        now = time.time()
-        body = parse_body(raw.content)
-        err = make_status_error(
-            raw.status,
-            body,
-            raw.headers,
-            retry_after=parse_retry_after(raw.headers, now),
-            reset_at=parse_reset(raw.headers.get("x-ratelimit-reset-requests"), now),
-        )
-        if isinstance(err, GatewayTimeoutError) and not idempotent:
-            unknown = OutcomeUnknownError(
-                "the gateway timed out (504) after the request was sent; it may have been "
-                "processed and charged",
-                request_id=err.request_id,
-            )
-            unknown.__cause__ = err
-            return unknown
-        return err
+    @staticmethod
+    def _status_error(raw: RawResponse, idempotent: bool) -> Exception:
+        return status_error(raw, idempotent)
 
     # -- results --------------------------------------------------------------------------------
 
     def image_result(self, raw: RawResponse, cls: type[R]) -> R:
         """Build a result model from a successful image response, keeping its headers."""
-        h = raw.headers
-        request_id = h.get(H_CF_RAY)
-        # Validated in full before anything reaches output=, then moved into place.
-        content_type = validate_image(raw)
-        path = commit_image(raw)
-        enhanced = h.get(H_ENHANCED_PROMPT)
-        deprecation = None
-        if h.get(H_DEPRECATION_WARNING) or parse_bool(h.get(H_DEPRECATED)):
-            deprecation = ModelDeprecation(
-                warning=h.get(H_DEPRECATION_WARNING),
-                date=h.get(H_DEPRECATION_DATE),
-                deprecated=parse_bool(h.get(H_DEPRECATED)),
-                replacement=h.get(H_DEPRECATED_REPLACEMENT),
-            )
-            self._warn_deprecation(h.get(H_MODEL_ID) or "?", deprecation)
-        balance_remaining = parse_decimal(h.get(H_BALANCE_REMAINING))
-        result = cls.model_construct(
-            data=raw.content if path is None else None,
-            path=path,
-            content_type=content_type,
-            model_id=h.get(H_MODEL_ID),
-            model_name=h.get(H_MODEL_NAME),
-            request_id=request_id,
-            venice_version=h.get(H_VENICE_VERSION),
-            is_blurred=parse_bool(h.get(H_IS_BLURRED)),
-            is_content_violation=False,
-            enhanced_prompt=urllib.parse.unquote(enhanced) if enhanced else None,
-            balance_remaining=balance_remaining,
-            balance_usd=parse_decimal(h.get(H_BALANCE_USD)),
-            rate_limit=rate_limit_state(h, time.time()),
-            deprecation=deprecation,
-            headers=dict(h),
-        )
-        return cast(R, result)
-
-    @staticmethod
-    def _warn_deprecation(model_id: str, deprecation: ModelDeprecation) -> None:
-        if model_id in _warned_deprecations:
-            return
-        _warned_deprecations.add(model_id)
-        text = deprecation.warning or f"model {model_id} is deprecated"
-        if deprecation.replacement:
-            text += f" (replacement: {deprecation.replacement})"
-        if deprecation.date:
-            text += f" (date: {deprecation.date})"
-        warnings.warn(text, DeprecationWarning, stacklevel=4)
+        return image_result(raw, cls)

@@ -34,6 +34,8 @@ ENV_WALLET_KEY: Final = "VENICE_WALLET_KEY"
 ENV_WALLET_KEYSTORE: Final = "VENICE_WALLET_KEYSTORE"
 ENV_WALLET_PASSWORD: Final = "VENICE_WALLET_PASSWORD"
 ENV_LOG: Final = "INPAINT_LOG"
+ENV_LEDGER: Final = "INPAINT_LEDGER"
+ENV_PAYEE: Final = "VENICE_PAYEE"
 
 # Header names (lowercase; aiohttp's multidicts compare case-insensitively).
 H_AUTHORIZATION: Final = "authorization"
@@ -75,7 +77,7 @@ SECRET_HEADERS: Final = frozenset(
     }
 )
 
-# Wallet / x402 facts (reference/x402-protocol.md §6).
+# Wallet / x402 facts: Base mainnet, its USDC contract and the EIP-712 domain of USDC (docs/wallet.md).
 BASE_CHAIN_ID: Final = 8453
 BASE_CAIP2: Final = "eip155:8453"
 BASE_SEPOLIA_CHAIN_ID: Final = 84532

@@ -5,7 +5,10 @@
     * InpaintError
       + ConfigurationError          bad local setup (no credentials, bad key); nothing was sent
         - ValidationError            bad local input (file, prompt, parameter); nothing was sent
+          · PriceError                 a catalogue price a budget cannot trust; nothing was sent
         - EventLoopMismatchError     an async client used from a second event loop; nothing was sent
+        - JournalCorruptError        a batch journal line (not the last) is not a record
+                                     (defined in inpaint_async.batch)
       + APIError
         - APIConnectionError         the request never got an answer before it was sent in full
           · APITimeoutError          connect timeout (safe to retry)
@@ -28,6 +31,8 @@
         - TopUpLimitError            (also a TopUpError) a top-up cap; nothing was signed
       + TopUpError                   a wallet top-up did not complete
         - TopUpLimitError            see above
+        - PaymentRailError           no offered rail we sign (USDC on Base), or a bad amount or
+                                     payee; nothing was signed (defined in inpaint_async.x402)
         - SettlementFailedError      402 SETTLEMENT_FAILED: no funds moved; may be retried
         - SettlementPendingError     settlement timed out: the payment may still land
       + OutputWriteError             a paid image could not be written to output=; .request_id,
@@ -37,13 +42,13 @@ Every error pickles and unpickles (multiprocessing, ``ProcessPoolExecutor``, Cel
 generic :meth:`InpaintError.__reduce__` rebuilds it without calling the keyword-only
 constructors, and response headers are kept as a picklable ``CIMultiDict`` copy.
 
-The status → class table is :data:`STATUS_CLASSES`; :func:`make_status_error` builds the error
-from a response and never fails on an odd body (an HTML page from Cloudflare is kept as text).
+The status → class table is :data:`STATUS_CLASSES`. This module is a leaf: turning a response into
+one of these errors (``make_status_error``, which never fails on an odd body) is
+:mod:`inpaint_async._response`'s job.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -78,6 +83,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PaymentRequiredError",
     "PermissionDeniedError",
+    "PriceError",
     "RateLimitError",
     "ResponseTooLargeError",
     "ServerError",
@@ -91,10 +97,8 @@ __all__ = [
     "ValidationError",
     "WalletCreditError",
     "X402DiscoveryError",
-    "make_status_error",
+    "status_class",
 ]
-
-_MAX_MESSAGE_CHARS = 300
 
 
 def _rebuild(cls: type[InpaintError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
@@ -133,6 +137,18 @@ class EventLoopMismatchError(ConfigurationError, RuntimeError):
     ``asyncio.run``), or use :class:`~inpaint_async.SyncInpaintClient` from synchronous code.
     Nothing was sent.
     """
+
+
+class PriceError(ValidationError):
+    """A catalogue price that cannot bound spend (missing, zero, negative or absurdly small):
+    a budget refuses to launch the job. ``.model`` names the model, ``.price_usd`` is the price
+    (``None`` when missing). ``BatchRunner(allow_unpriced=True)`` (CLI ``--allow-unpriced``)
+    runs such jobs anyway, counted at $0."""
+
+    def __init__(self, message: str, *, model: str | None, price_usd: Decimal | None) -> None:
+        super().__init__(message, param="model")
+        self.model = model
+        self.price_usd = price_usd
 
 
 class APIError(InpaintError):
@@ -319,11 +335,6 @@ class RateLimitError(APIStatusError):
         self.reset_at = reset_at
 
     @property
-    def is_error_budget(self) -> bool:
-        """Whether this 429 is the error-budget lock-out (too many failed requests)."""
-        return "too many failed" in self.message.lower()
-
-    @property
     def is_concurrency_limit(self) -> bool:
         """Whether this 429 is the per-wallet in-flight cap (``X402_CONCURRENCY_LIMIT``)."""
         return self.code == "X402_CONCURRENCY_LIMIT"
@@ -458,66 +469,9 @@ STATUS_CLASSES: dict[int, type[APIStatusError]] = {
 }
 
 
-def parse_body(raw: bytes, content_type: str | None = None) -> Any:
-    """Decode an error body: JSON when it parses, else text (an HTML page stays text)."""
-    text = raw.decode("utf-8", errors="replace")
-    stripped = text.lstrip()
-    if stripped[:1] in ("{", "["):
-        try:
-            return json.loads(text)
-        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested 100k deep
-            pass
-    return text
-
-
-def _message_of(body: Any, status: int) -> str:
-    if isinstance(body, dict):
-        for key in ("message", "error"):
-            value = body.get(key)
-            if isinstance(value, str) and value:
-                return value[:_MAX_MESSAGE_CHARS]
-            if isinstance(value, dict) and isinstance(value.get("message"), str):
-                return str(value["message"])[:_MAX_MESSAGE_CHARS]
-    if isinstance(body, str) and body.strip():
-        text = " ".join(body.split())
-        if text.lower().startswith(("<!doctype", "<html")):
-            return f"HTTP {status} (non-JSON error page)"
-        return text[:_MAX_MESSAGE_CHARS]
-    return f"HTTP {status}"
-
-
 def status_class(status: int) -> type[APIStatusError]:
     """The exception class for an HTTP status (the table above, 5xx → ServerError)."""
     cls = STATUS_CLASSES.get(status)
     if cls is not None:
         return cls
     return ServerError if status >= 500 else APIStatusError
-
-
-def make_status_error(
-    status: int,
-    body: Any,
-    headers: Mapping[str, str],
-    *,
-    retry_after: float | None = None,
-    reset_at: datetime | None = None,
-) -> APIStatusError:
-    """Build the typed error for an error response. Never raises on an unexpected body."""
-    request_id = headers.get("cf-ray") or headers.get("CF-RAY")
-    message = _message_of(body, status)
-    if status == 402:
-        from .x402._parse import payment_required_error
-
-        return payment_required_error(message, body=body, headers=headers, request_id=request_id)
-    cls = status_class(status)
-    if cls is RateLimitError:
-        return RateLimitError(
-            message,
-            status_code=status,
-            body=body,
-            headers=headers,
-            request_id=request_id,
-            retry_after=retry_after,
-            reset_at=reset_at,
-        )
-    return cls(message, status_code=status, body=body, headers=headers, request_id=request_id)

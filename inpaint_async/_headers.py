@@ -11,10 +11,13 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from ._constants import H_RETRY_AFTER, H_RETRY_AFTER_MS, H_RL_LIMIT, H_RL_REMAINING, H_RL_RESET
 from ._logging import logger
-from .types.results import RateLimitState
+
+if TYPE_CHECKING:
+    from .types.results import RateLimitState
 
 #: Latest reset moment accepted (Unix seconds, year 2286): later ones are garbage.
 _MAX_EPOCH = 1e10
@@ -115,6 +118,8 @@ def rate_limit_state(headers: Mapping[str, str], now: float) -> RateLimitState |
     reset = parse_reset(headers.get(H_RL_RESET), now)
     if limit is None and remaining is None and reset is None:
         return None
+    from .types.results import RateLimitState  # pydantic loads with the first result
+
     return RateLimitState(limit=limit, remaining=remaining, reset_at=reset)
 
 

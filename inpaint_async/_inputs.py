@@ -2,8 +2,9 @@
 
 Accepted: ``bytes``, a path (``str`` / ``os.PathLike``), a binary file object, an ``http(s)://`` URL,
 a raw base64 string or a ``data:`` URI. Paths, file objects and bytes travel as multipart file parts
-streamed in chunks (never base64-encoded, never read whole); URLs, base64 and data URIs travel as
-JSON strings. Every local mistake raises :class:`ValidationError` before anything is sent.
+(never base64-encoded): a caller's bytes are sent without a copy, files over 256 KB are streamed in
+chunks and never read whole, smaller files are read once when prepared; URLs, base64 and data URIs
+travel as JSON strings. Every local mistake raises :class:`ValidationError` before anything is sent.
 """
 
 from __future__ import annotations
@@ -19,14 +20,17 @@ from typing import IO, Any
 
 from ._constants import MAX_IMAGE_BYTES, MAX_PIXELS, MIN_PIXELS, MIN_SIDE
 from ._exceptions import ValidationError
-from ._transport import FilePart, open_regular
+from ._files import open_regular
+from ._wire import FilePart, JSONFragment
 
-__all__ = ["ImageInput", "PreparedImage", "prepare_image", "sniff_image_type"]
+__all__ = ["ImageInput", "PreparedImage", "prepare_image", "pure_base64", "sniff_image_type"]
 
 ImageInput = bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes]
 
 _HEAD = 64 * 1024
 _SMALL_HEAD = 4096
+#: Files up to this size are read whole when prepared (the transport reads them inline anyway).
+_READ_WHOLE = 256 * 1024
 _B64_RE = re.compile(r"^[A-Za-z0-9+/\r\n]+={0,2}$")
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/heic": "heic",
         "image/avif": "avif"}  # fmt: skip
@@ -35,10 +39,22 @@ _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b
 
 @dataclass(frozen=True, slots=True)
 class PreparedImage:
-    """An image ready to send: either a JSON string value or a multipart file part."""
+    """An image ready to send: either a JSON string value or a multipart file part.
+
+    ``json_raw`` is ``json_value`` as ASCII bytes when it was proven to need no JSON escaping
+    (pure base64, or a data URI around it): the body splices it in as is.
+    """
 
     json_value: str | None = None
     part: FilePart | None = None
+    json_raw: bytes | None = None
+
+    @property
+    def json_item(self) -> str | JSONFragment | None:
+        """The value to put in a JSON body: a spliceable fragment when proven safe."""
+        if self.json_raw is not None:
+            return JSONFragment(b'"' + self.json_raw + b'"')
+        return self.json_value
 
 
 def sniff_image_type(head: bytes) -> str | None:
@@ -157,13 +173,21 @@ def _display(path: Path) -> str:
 
 
 def _from_path(path: Path, field: str, param: str) -> PreparedImage:
+    data: bytes | None = None
     try:
         # Never blocks (a FIFO is refused, not waited on) and refuses anything but a file.
         with open_regular(path) as fh:
             size = os.fstat(fh.fileno()).st_size
-            head = fh.read(_SMALL_HEAD)
-            if head.startswith(b"\xff\xd8") and image_size(head, "image/jpeg") is None:
-                head += fh.read(_HEAD - len(head))  # JPEG: the size marker may sit after EXIF data
+            if size <= _READ_WHOLE:
+                # One open and one read for the check and the upload: cheaper than opening the
+                # file again for each attempt (the bytes are kept for the retries).
+                data = fh.read(_READ_WHOLE + 1)
+                size = len(data)
+                head = data[:_HEAD]
+            else:
+                head = fh.read(_SMALL_HEAD)
+                if head.startswith(b"\xff\xd8") and image_size(head, "image/jpeg") is None:
+                    head += fh.read(_HEAD - len(head))  # JPEG: the size marker may follow EXIF
     except FileNotFoundError:
         raise ValidationError(f"{param}: no such file: {_display(path)}", param=param) from None
     except IsADirectoryError:
@@ -183,7 +207,8 @@ def _from_path(path: Path, field: str, param: str) -> PreparedImage:
             f"{param}: {_display(path)} is not a valid path", param=param
         ) from None
     mime = _check(head, size, f"{param} file {_display(Path(path.name))!r}", param)
-    return PreparedImage(part=FilePart(field, path, wire_filename(path.name, mime), mime, size))
+    source: Path | bytes = path if data is None else data
+    return PreparedImage(part=FilePart(field, source, wire_filename(path.name, mime), mime, size))
 
 
 def _from_fileobj(fh: IO[bytes], field: str, param: str) -> PreparedImage:
@@ -210,8 +235,39 @@ def _from_fileobj(fh: IO[bytes], field: str, param: str) -> PreparedImage:
 
 
 def _from_bytes(data: bytes, field: str, param: str) -> PreparedImage:
-    mime = _check(data[:_HEAD], len(data), f"{param} bytes", param)
+    head = data[:_SMALL_HEAD]
+    if head.startswith(b"\xff\xd8") and image_size(head, "image/jpeg") is None:
+        head = data[:_HEAD]  # JPEG: the size marker may follow EXIF data
+    mime = _check(head, len(data), f"{param} bytes", param)
     return PreparedImage(part=FilePart(field, data, _filename("image", mime), mime, len(data)))
+
+
+# Base64's alphabet and its padding map to "A", every other byte to NUL: one translate and one
+# memchr tell whether a string is pure base64 (about half the cost of JSON-escaping it).
+_B64_TABLE = bytes(
+    65 if chr(i).isascii() and (chr(i).isalnum() or chr(i) in "+/=") else 0 for i in range(256)
+)
+
+
+def pure_base64(text: str) -> bytes | None:
+    """``text`` as ASCII bytes when it is pure base64 (the alphabet, then at most two ``=``).
+
+    One pass over the string; whitespace, quotes or anything else give ``None``.
+    """
+    if not text.isascii():
+        return None
+    raw = text.encode("ascii")
+    if b"\0" in raw.translate(_B64_TABLE):
+        return None
+    pad = 2 if raw.endswith(b"==") else 1 if raw.endswith(b"=") else 0
+    if raw.find(b"=", 0, len(raw) - pad) != -1:
+        return None
+    return raw
+
+
+def _json_safe_meta(meta: str) -> bool:
+    """Whether a data URI's ``data:...;base64`` head can go into JSON unescaped."""
+    return meta.isascii() and meta.isprintable() and '"' not in meta and "\\" not in meta
 
 
 def _b64_head(text: str) -> bytes | None:
@@ -258,11 +314,17 @@ def prepare_image(
             if not sep or ";base64" not in meta.lower():
                 raise ValidationError(f"{param}: a data URI must be base64-encoded", param=param)
             _from_base64(payload, param, f"{param} data URI")
+            raw = pure_base64(payload) if _json_safe_meta(meta) else None
+            if raw is not None:
+                return PreparedImage(json_value=text, json_raw=meta.encode() + b"," + raw)
             return PreparedImage(json_value=text)
         if len(text) < 4096 and not text.startswith("iVBOR") and _is_existing_path(text):
             return _from_path(Path(text), field, param)
         if len(text) >= 64 and _B64_RE.match(text[:8192]):
             _from_base64(text, param, f"{param} base64 string")
+            raw = pure_base64(text)
+            if raw is not None:  # the common case: no whitespace to strip, nothing to escape
+                return PreparedImage(json_value=text, json_raw=raw)
             return PreparedImage(json_value="".join(text.split()))
         if len(text) < 4096:
             raise ValidationError(f"{param}: no such file: {text}", param=param)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._exceptions import ValidationError
-from ._transport import Body
+from ._wire import Body
 
 if TYPE_CHECKING:
     from ._retry import RetryPolicy

@@ -1,6 +1,6 @@
 """What a request costs, from the catalogue's pricing: pure, synchronous, in ``Decimal`` USD.
 
-The rules (reference §8; the emulator bills the same way):
+The rules (the emulator bills the same way; docs/models.md explains them):
 
 1. the quality price, when the model has a quality matrix and the request has a quality: on
    multi-edit the caller's ``quality`` or the model's ``defaultQuality``; on edit, where quality
@@ -16,12 +16,16 @@ The rules (reference §8; the emulator bills the same way):
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from ._checks import Endpoint, check_request
-from ._exceptions import ValidationError
-from .types.catalogue import Model
+from ._checks import check_request
+from ._exceptions import PriceError, ValidationError
 
-__all__ = ["ENHANCE_PROMPT_USD", "Endpoint", "estimate_cost"]
+if TYPE_CHECKING:
+    from .types.catalogue import Model
+    from .types.params import Endpoint
+
+__all__ = ["ENHANCE_PROMPT_USD", "estimate_cost"]
 
 ENHANCE_PROMPT_USD = Decimal("0.04")
 _FALLBACK_TIER = "1K"
@@ -72,8 +76,8 @@ def estimate_cost(
         price = pricing.resolutions[tier].usd
     if price is None:
         if pricing.inpaint is None:
-            raise ValidationError(
-                f"{model.id} has no inpaint price in the catalogue", param="model"
+            raise PriceError(
+                f"{model.id} has no inpaint price in the catalogue", model=model.id, price_usd=None
             )
         price = pricing.inpaint.usd
     extra = pricing.input_images

@@ -1,6 +1,12 @@
-"""From a raw success response to a validated image, or a typed error.
+"""From a raw response to a result or a typed error: the client's one place for reading answers.
 
-An answer is checked in full *before* anything reaches the caller's ``output=`` name:
+* :func:`status_error`: an error status → the typed exception (:func:`make_status_error` reads the
+  body, never failing on an odd one; a 402 is classified into its three shapes by
+  :mod:`inpaint_async.x402`; a 504 on a paid request becomes :class:`OutcomeUnknownError`);
+* :func:`image_result`: a success → an :class:`~inpaint_async.EditResult` (or a sibling) that keeps
+  the headers (request id, balances, rate limits, deprecation notices).
+
+A success is checked in full *before* anything reaches the caller's ``output=`` name:
 
 1. a content-violation flag → :class:`ContentPolicyError`;
 2. a content type that is not ``image/*`` (JSON, a captive portal's HTML, none at all) →
@@ -18,16 +24,69 @@ result: :mod:`._headers` turns unusable values into ``None``.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import time
+import urllib.parse
+import warnings
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from ._constants import H_CF_RAY, H_IS_CONTENT_VIOLATION
-from ._exceptions import ContentPolicyError, OutputWriteError, UnexpectedResponseError
-from ._headers import parse_bool
+from ._constants import (
+    H_BALANCE_REMAINING,
+    H_BALANCE_USD,
+    H_CF_RAY,
+    H_DEPRECATED,
+    H_DEPRECATED_REPLACEMENT,
+    H_DEPRECATION_DATE,
+    H_DEPRECATION_WARNING,
+    H_ENHANCED_PROMPT,
+    H_IS_BLURRED,
+    H_IS_CONTENT_VIOLATION,
+    H_MODEL_ID,
+    H_MODEL_NAME,
+    H_RL_RESET,
+    H_VENICE_VERSION,
+)
+from ._exceptions import (
+    APIStatusError,
+    ContentPolicyError,
+    GatewayTimeoutError,
+    OutcomeUnknownError,
+    OutputWriteError,
+    RateLimitError,
+    UnexpectedResponseError,
+    status_class,
+)
+from ._headers import (
+    parse_bool,
+    parse_decimal,
+    parse_reset,
+    parse_retry_after,
+    rate_limit_state,
+)
 from ._inputs import image_size, sniff_image_type
-from ._transport import RawResponse
+from ._wire import RawResponse
 
-__all__ = ["commit_image", "validate_image"]
+if TYPE_CHECKING:
+    from .types.results import ImageResult, ModelDeprecation
+
+__all__ = [
+    "commit_image",
+    "image_result",
+    "make_status_error",
+    "parse_body",
+    "status_error",
+    "validate_image",
+]
+
+R = TypeVar("R", bound="ImageResult")
+
+_warned_deprecations: set[str] = set()
+#: An error message quotes at most this much of the server's text.
+_MAX_MESSAGE_CHARS = 300
 
 _SNIPPET = 200
 
@@ -133,3 +192,142 @@ def commit_image(raw: RawResponse) -> Path | None:
         ) from None
     raw.path = output
     return output
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+def parse_body(raw: bytes) -> Any:
+    """Decode an error body: JSON when it parses, else text (an HTML page stays text)."""
+    text = raw.decode("utf-8", errors="replace")
+    stripped = text.lstrip()
+    if stripped[:1] in ("{", "["):
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested 100k deep
+            pass
+    return text
+
+
+def _message_of(body: Any, status: int) -> str:
+    if isinstance(body, dict):
+        for key in ("message", "error"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value[:_MAX_MESSAGE_CHARS]
+            if isinstance(value, dict) and isinstance(value.get("message"), str):
+                return str(value["message"])[:_MAX_MESSAGE_CHARS]
+    if isinstance(body, str) and body.strip():
+        text = " ".join(body.split())
+        if text.lower().startswith(("<!doctype", "<html")):
+            return f"HTTP {status} (non-JSON error page)"
+        return text[:_MAX_MESSAGE_CHARS]
+    return f"HTTP {status}"
+
+
+def make_status_error(
+    status: int,
+    body: Any,
+    headers: Mapping[str, str],
+    *,
+    retry_after: float | None = None,
+    reset_at: datetime | None = None,
+) -> APIStatusError:
+    """Build the typed error for an error response. Never raises on an unexpected body."""
+    request_id = headers.get(H_CF_RAY) or headers.get(H_CF_RAY.upper())
+    message = _message_of(body, status)
+    if status == 402:
+        from .x402._parse import payment_required_error
+
+        return payment_required_error(message, body=body, headers=headers, request_id=request_id)
+    cls = status_class(status)
+    if cls is RateLimitError:
+        return RateLimitError(
+            message,
+            status_code=status,
+            body=body,
+            headers=headers,
+            request_id=request_id,
+            retry_after=retry_after,
+            reset_at=reset_at,
+        )
+    return cls(message, status_code=status, body=body, headers=headers, request_id=request_id)
+
+
+def status_error(raw: RawResponse, idempotent: bool) -> Exception:
+    """The exception for an error answer; a 504 to a paid request is an unknown outcome."""
+    now = time.time()
+    body = parse_body(raw.content)
+    err = make_status_error(
+        raw.status,
+        body,
+        raw.headers,
+        retry_after=parse_retry_after(raw.headers, now),
+        reset_at=parse_reset(raw.headers.get(H_RL_RESET), now),
+    )
+    if isinstance(err, GatewayTimeoutError) and not idempotent:
+        unknown = OutcomeUnknownError(
+            "the gateway timed out (504) after the request was sent; it may have been "
+            "processed and charged",
+            request_id=err.request_id,
+        )
+        unknown.__cause__ = err
+        return unknown
+    return err
+
+
+# -- results ------------------------------------------------------------------------------------
+
+
+def image_result(raw: RawResponse, cls: type[R]) -> R:
+    """Build a result model from a successful image response, keeping its headers."""
+    h = raw.headers
+    request_id = h.get(H_CF_RAY)
+    # Validated in full before anything reaches output=, then moved into place.
+    content_type = validate_image(raw)
+    path = commit_image(raw)
+    enhanced = h.get(H_ENHANCED_PROMPT)
+    deprecation = None
+    if h.get(H_DEPRECATION_WARNING) or parse_bool(h.get(H_DEPRECATED)):
+        from .types.results import ModelDeprecation
+
+        deprecation = ModelDeprecation(
+            warning=h.get(H_DEPRECATION_WARNING),
+            date=h.get(H_DEPRECATION_DATE),
+            deprecated=parse_bool(h.get(H_DEPRECATED)),
+            replacement=h.get(H_DEPRECATED_REPLACEMENT),
+        )
+        _warn_deprecation(h.get(H_MODEL_ID) or "?", deprecation)
+    result = cls.model_construct(
+        data=raw.content if path is None else None,
+        path=path,
+        content_type=content_type,
+        model_id=h.get(H_MODEL_ID),
+        model_name=h.get(H_MODEL_NAME),
+        request_id=request_id,
+        venice_version=h.get(H_VENICE_VERSION),
+        is_blurred=parse_bool(h.get(H_IS_BLURRED)),
+        is_content_violation=False,
+        enhanced_prompt=urllib.parse.unquote(enhanced) if enhanced else None,
+        balance_remaining=parse_decimal(h.get(H_BALANCE_REMAINING)),
+        balance_usd=parse_decimal(h.get(H_BALANCE_USD)),
+        rate_limit=rate_limit_state(h, time.time()),
+        deprecation=deprecation,
+        headers=dict(h),
+    )
+    return cast(R, result)
+
+
+def _warn_deprecation(model_id: str, deprecation: ModelDeprecation) -> None:
+    """One DeprecationWarning per model and process."""
+    if model_id in _warned_deprecations:
+        return
+    _warned_deprecations.add(model_id)
+    text = deprecation.warning or f"model {model_id} is deprecated"
+    if deprecation.replacement:
+        text += f" (replacement: {deprecation.replacement})"
+    if deprecation.date:
+        text += f" (date: {deprecation.date})"
+    # Attributed to the resource method (edit, multi_edit, ...): this function, image_result,
+    # InpaintClient.image_result and Images._post sit above it.
+    warnings.warn(text, DeprecationWarning, stacklevel=5)

@@ -22,14 +22,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
-
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-)
-from tenacity.wait import wait_base
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._exceptions import (
     APIConnectionError,
@@ -39,6 +32,9 @@ from ._exceptions import (
 )
 from ._headers import parse_retry_after
 from ._logging import logger
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 __all__ = ["RetryPolicy"]
 
@@ -167,9 +163,13 @@ class RetryPolicy:
                 return False
             return time.monotonic() - started + state.upcoming_sleep >= self.total_timeout
 
+        # tenacity is imported here, on the first failure: a program whose requests succeed
+        # never loads it.
+        from tenacity import AsyncRetrying, retry_if_exception
+
         retrying = AsyncRetrying(
             stop=stop,
-            wait=_Wait(self),
+            wait=_wait(self),
             retry=retry_if_exception(lambda e: self.is_retryable(e, idempotent=idempotent)),
             sleep=self.sleep or asyncio.sleep,
             reraise=True,
@@ -179,20 +179,19 @@ class RetryPolicy:
         return result
 
 
-class _Wait(wait_base):
-    """Server-directed wait when there is one, else exponential backoff with jitter."""
+def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+    """tenacity's wait: the server-directed one when there is one, else backoff with jitter."""
 
-    def __init__(self, policy: RetryPolicy) -> None:
-        self._policy = policy
-
-    def __call__(self, retry_state: RetryCallState) -> float:
+    def wait(retry_state: RetryCallState) -> float:
         outcome = retry_state.outcome
         exc = outcome.exception() if outcome is not None else None
         if exc is not None:
-            wait = server_wait(exc, time.time())
-            if wait is not None:
-                return min(wait, self._policy.max_retry_after)
-        return self._policy.backoff(retry_state.attempt_number)
+            server = server_wait(exc, time.time())
+            if server is not None:
+                return min(server, policy.max_retry_after)
+        return policy.backoff(retry_state.attempt_number)
+
+    return wait
 
 
 def _log_retry(describe: str) -> Callable[[RetryCallState], None]:

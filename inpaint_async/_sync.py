@@ -38,9 +38,9 @@ from .resources.wallet import Wallet
 
 if TYPE_CHECKING:
     from .batch import BatchSummary, EditJob
+    from .spend import TopUpPolicy
     from .types.catalogue import ModelCatalogue
     from .x402.models import TopUpResult, WalletBalance, WalletTransaction
-    from .x402.topup import TopUpPolicy
 
 __all__ = ["SyncInpaintClient"]
 

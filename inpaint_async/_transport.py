@@ -25,20 +25,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
-import stat
 import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
 import aiohttp
 import aiohttp.payload
-from multidict import CIMultiDictProxy
 from yarl import URL
 
-from ._constants import DEFAULT_MAX_IMAGE_RESPONSE_BYTES, DEFAULT_MAX_JSON_RESPONSE_BYTES
+from ._constants import (
+    H_CF_RAY,
+)
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -46,15 +44,19 @@ from ._exceptions import (
     OutcomeUnknownError,
     ResponseTooLargeError,
 )
+from ._files import is_part_file_of, open_regular
 from ._network import NetworkOptions
+from ._wire import Body, BodyLimits, FilePart, JSONFragment, RawResponse, Timeouts, encode_json
 
 __all__ = [
     "Body",
     "BodyLimits",
     "FilePart",
+    "JSONFragment",
     "RawResponse",
     "Timeouts",
     "Transport",
+    "encode_json",
     "is_part_file_of",
     "open_regular",
 ]
@@ -62,75 +64,7 @@ __all__ = [
 _CHUNK = 64 * 1024
 _MAX_ERROR_BODY = 64 * 1024
 _INLINE_READ = 256 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Timeouts:
-    """Per-attempt timeouts in seconds (``None`` = no limit).
-
-    ``read`` bounds the silence between two reads; ``total`` bounds the whole attempt (connect,
-    upload and download), so a server trickling one byte at a time cannot hold a call for ever.
-    """
-
-    connect: float | None
-    read: float | None
-    total: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BodyLimits:
-    """The largest success bodies read, in (decompressed) bytes: images and anything else."""
-
-    image: int = DEFAULT_MAX_IMAGE_RESPONSE_BYTES
-    json: int = DEFAULT_MAX_JSON_RESPONSE_BYTES
-
-
-@dataclass(frozen=True, slots=True)
-class FilePart:
-    """A file part of a multipart body, streamed from ``source`` on every attempt.
-
-    ``source`` is a path (reopened per attempt), a binary file object (rewound to ``start`` per
-    attempt, never closed by us) or bytes.
-    """
-
-    name: str
-    source: Path | IO[bytes] | bytes
-    filename: str
-    content_type: str
-    size: int
-    start: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Body:
-    """A replayable request body: JSON, or multipart text fields plus file parts."""
-
-    json: Any = None
-    fields: Sequence[tuple[str, str]] = ()
-    files: Sequence[FilePart] = ()
-
-    @property
-    def is_multipart(self) -> bool:
-        return bool(self.files)
-
-
-@dataclass(slots=True)
-class RawResponse:
-    """What came back: status, headers, and the body.
-
-    With ``output=``, a success image is in the temporary file ``path`` (not yet at ``output``)
-    and ``head`` holds its first bytes; when writing it failed, ``write_error`` is set and
-    ``content`` holds the bytes instead (as far as they could be kept).
-    """
-
-    status: int
-    headers: CIMultiDictProxy[str]
-    content: bytes = b""
-    path: Path | None = None
-    output: Path | None = None
-    head: bytes = b""
-    size: int = 0
-    write_error: OSError | None = None
+_WRITE_SLICE = 256 * 1024
 
 
 class _FilePayload(aiohttp.payload.Payload):
@@ -141,7 +75,7 @@ class _FilePayload(aiohttp.payload.Payload):
     def __init__(self, part: FilePart) -> None:
         super().__init__(part.source, content_type=part.content_type, filename=part.filename)
         self._part = part
-        self._size = part.size
+        self._size = part.size  # aiohttp's Payload.size: the part's Content-Length
 
     def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
         raise TypeError("a file payload cannot be decoded to text")
@@ -152,8 +86,12 @@ class _FilePayload(aiohttp.payload.Payload):
     async def write_with_length(self, writer: Any, content_length: int | None) -> None:
         part = self._part
         if isinstance(part.source, bytes):
-            data = part.source if content_length is None else part.source[:content_length]
-            await writer.write(data)
+            # Slices of a view: no copy of the caller's bytes, and the socket's buffer holds one
+            # slice at a time instead of the whole image (aiohttp drains between writes).
+            view = memoryview(part.source)
+            end = len(view) if content_length is None else min(len(view), content_length)
+            for start in range(0, end, _WRITE_SLICE):
+                await writer.write(view[start : min(end, start + _WRITE_SLICE)])
             return
         loop = asyncio.get_running_loop()
         owned = isinstance(part.source, Path)
@@ -177,44 +115,6 @@ class _FilePayload(aiohttp.payload.Payload):
         finally:
             if owned:
                 fh.close()
-
-
-def open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
-    """Open a file for reading without ever blocking, and only if it is a regular file.
-
-    ``O_NONBLOCK`` makes opening a FIFO return at once instead of waiting for a writer; the
-    ``fstat`` then refuses it (and devices, sockets) with ``IsADirectoryError`` for a folder and
-    ``OSError(EINVAL)`` for anything else that is not a regular file.
-    """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags)
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(21, "Is a directory", str(path))
-        if not stat.S_ISREG(mode):
-            raise OSError(22, "not a regular file", str(path))
-        if flags & getattr(os, "O_NONBLOCK", 0):
-            os.set_blocking(fd, True)
-    except BaseException:
-        os.close(fd)
-        raise
-    return os.fdopen(fd, "rb")
-
-
-_PART_RANDOM = re.compile(r"[a-z0-9_]{8}")
-
-
-def is_part_file_of(name: str, output_name: str) -> bool:
-    """Whether ``name`` is a temp file :func:`_stream_to_temp` made for ``output_name``.
-
-    Exact matching, no glob: ``photo[1].png`` must not match the temp file of ``photo1.png``,
-    and ``*`` must not match every job's.
-    """
-    prefix = f".{output_name}."
-    if not (name.startswith(prefix) and name.endswith(".part")):
-        return False
-    return bool(_PART_RANDOM.fullmatch(name[len(prefix) : -len(".part")]))
 
 
 def _form(body: Body) -> aiohttp.FormData:
@@ -322,14 +222,16 @@ class Transport:
             if body.is_multipart:
                 kwargs["data"] = _form(body)
             elif body.json is not None:
-                kwargs["json"] = body.json
+                kwargs["data"] = aiohttp.payload.BytesPayload(
+                    encode_json(body.json), content_type="application/json"
+                )
         # Known once the status line and headers are in: an error after that point (a body cut
         # off mid-way) still names the request, so the charge can be traced.
         request_id: str | None = None
         error: APIError
         try:
             async with self.session.request(method, url, **kwargs) as resp:
-                request_id = resp.headers.get("cf-ray")
+                request_id = resp.headers.get(H_CF_RAY)
                 if not 200 <= resp.status < 300:
                     # Error bodies are capped: a huge one (an HTML page, a runaway server) is cut.
                     data = await resp.content.read(_MAX_ERROR_BODY)

@@ -31,3 +31,21 @@ def test_batch_names_load_lazily() -> None:
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert inpaint_async.EditJob is inpaint_async.batch.EditJob
+
+
+def test_heavy_modules_load_on_first_use() -> None:
+    """`import inpaint_async` loads neither aiohttp, tenacity, pydantic, eth-account nor x402."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, inpaint_async\n"
+        "heavy = ('aiohttp', 'tenacity', 'pydantic', 'eth_account', 'inpaint_async.x402', "
+        "'inpaint_async.types.catalogue')\n"
+        "loaded = [m for m in sys.modules if m.startswith(heavy)]\n"
+        "assert not loaded, loaded\n"
+        "from inpaint_async import EditResult, PaymentRailError, TopUpPolicy, Model\n"
+        "assert issubclass(PaymentRailError, inpaint_async.InpaintError)\n"
+        "assert 'pydantic' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,7 +1,7 @@
 """Sign-In-With-X message and header building: pure functions, no I/O, no eth-account.
 
-Byte-compatible with Venice's reference client (``venice-x402-client@0.2.0`` with ``siwe@2.3.2``);
-the golden vectors are in ``reference/x402-protocol.md`` §9.
+Byte-compatible with Venice's own client (``venice-x402-client@0.2.0`` with ``siwe@2.3.2``); the
+golden vectors ``tests/auth/vectors.py`` pins are public test material from that client.
 """
 
 from __future__ import annotations

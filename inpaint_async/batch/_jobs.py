@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .._exceptions import ValidationError
-from .._transport import open_regular
+from .._files import open_regular
 
 __all__ = [
     "EditJob",

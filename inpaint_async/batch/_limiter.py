@@ -81,7 +81,6 @@ class AdaptiveLimiter:
         self._window_remaining: int | None = None
         self._paused_until = 0.0
         self._changed = asyncio.Event()
-        self.rate_limited = 0  # 429s observed
 
     @property
     def limit(self) -> int:
@@ -105,6 +104,13 @@ class AdaptiveLimiter:
                 return None
             return max(0.0, self._window_reset + RESET_MARGIN - now)
         return 0.0
+
+    def try_acquire(self) -> bool:
+        """Count one more job in flight if one may be launched now, without waiting."""
+        if self._wait_needed() == 0.0:
+            self.in_flight += 1
+            return True
+        return False
 
     async def acquire(self) -> None:
         """Wait until one more job may be launched, then count it in flight."""
@@ -138,7 +144,6 @@ class AdaptiveLimiter:
         now = self._clock()
         self._observe_window(headers, now)
         if status == 429:
-            self.rate_limited += 1
             if code == "X402_CONCURRENCY_LIMIT":
                 if self.adaptive:
                     self._limit = max(1.0, self._limit - 1)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from .._exceptions import (
     APIConnectionError,
@@ -21,21 +21,22 @@ from .._exceptions import (
     OutcomeUnknownError,
     OutputWriteError,
     PaymentRequiredError,
+    PriceError,
     RateLimitError,
     ServerError,
     TopUpError,
     UnexpectedResponseError,
     ValidationError,
 )
-from .._transport import is_part_file_of
-from ..x402.topup import to_usd
+from ..spend import to_usd
 from ._jobs import EditJob, aiter_jobs, job_id, job_identity
 from ._journal import Journal, JournalEntry, JournalMismatchError, read_journal
 from ._limiter import AdaptiveLimiter
+from ._outputs import OutputFolders
 
 if TYPE_CHECKING:
     from .._client import InpaintClient
-    from .._transport import RawResponse
+    from .._wire import RawResponse
     from ..types.results import EditResult
 
 __all__ = [
@@ -46,15 +47,19 @@ __all__ = [
     "Estimator",
     "JobOutcome",
     "OutcomeStatus",
+    "StopCause",
     "catalogue_estimate",
 ]
 
 OutcomeStatus = Literal["succeeded", "failed", "outcome_unknown", "skipped"]
+#: Why a batch stopped launching jobs: its budget, an error every job would hit, its job source.
+StopCause = Literal["budget", "error", "input"]
 #: Prices one job in USD before it is launched (may be a coroutine function).
 Estimator = Callable[[EditJob], "Decimal | Awaitable[Decimal]"]
 
 _DEFAULT_MAX_CONCURRENCY = 32
-_UNKNOWN_SKIP = "outcome unknown in the journal"
+#: Below this a catalogue price cannot bound a budget (prices are cents; 1e-30 is a bug or a trap).
+MIN_PLAUSIBLE_PRICE_USD = Decimal("0.001")
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,8 @@ class BatchSummary:
 
     ``skipped_unknown`` counts the skipped jobs whose journaled outcome is unknown (not re-run
     without ``rerun_unknown=True``); ``not_started`` is ``None`` for an open-ended job source.
+    ``stopped_by`` says why launching stopped (``"budget"``, ``"error"``: one every job would hit,
+    in ``stop_error``, or ``"input"``: the job source failed); ``stopped_reason`` says it in words.
     """
 
     succeeded: int = 0
@@ -152,6 +159,7 @@ class BatchSummary:
     budget_usd: Decimal | None = None
     elapsed: float = 0.0
     stopped_reason: str | None = None
+    stopped_by: StopCause | None = None
     stop_error: BaseException | None = None
     cancelled: bool = False
     journal: Path | None = None
@@ -208,6 +216,13 @@ def _error_record(exc: BaseException, *, retryable: bool | None = None) -> dict[
     }
 
 
+class _Skip(NamedTuple):
+    """Why a job is not run on resume; ``unknown``: its journaled outcome is unknown."""
+
+    reason: str
+    unknown: bool = False
+
+
 class _Stopped(Exception):
     """Internal: the run stopped launching while the launcher waited."""
 
@@ -242,6 +257,9 @@ class BatchRunner:
         rerun_unknown: On resume, also re-run jobs whose outcome is unknown (they may have
             been charged already).
         job_timeout: Seconds per job covering its retries, waits and top-ups (``None``: none).
+        allow_unpriced: With a budget, run jobs whose catalogue price is missing, zero,
+            negative or below $0.001, counted at $0 (default: refuse them with
+            :class:`~inpaint_async.PriceError`, naming the model, before anything is sent).
         fsync: fsync journal records (default ``True``).
         on_event: Called with a :class:`BatchEvent` on every launch, outcome, pause and stop.
     """
@@ -261,6 +279,7 @@ class BatchRunner:
         job_timeout: float | None = None,
         fsync: bool = True,
         on_event: Callable[[BatchEvent], None] | None = None,
+        allow_unpriced: bool = False,
     ) -> None:
         self._client = client
         self._jobs = jobs
@@ -278,6 +297,7 @@ class BatchRunner:
         if self.budget_usd is not None and self.budget_usd <= 0:
             raise ConfigurationError("budget_usd must be positive")
         self._estimator = estimator
+        self.allow_unpriced = allow_unpriced
         if isinstance(journal, Journal):
             self._journal: Journal | None = journal
         elif journal is not None:
@@ -311,6 +331,7 @@ class BatchRunner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._paused: str | None = None
         self._prior: dict[str, JournalEntry] = {}
+        self._outputs = OutputFolders()
 
     # -- public -------------------------------------------------------------------------------
 
@@ -406,16 +427,19 @@ class BatchRunner:
                 skip = self._resume_decision(jid, job)
                 if skip is not None:
                     self._consumed += 1
-                    if skip.startswith(_UNKNOWN_SKIP):
+                    if skip.unknown:
                         self.summary.skipped_unknown += 1
-                    self._finish(outcomes, JobOutcome(job, jid, "skipped", reason=skip))
+                    self._finish(outcomes, JobOutcome(job, jid, "skipped", reason=skip.reason))
                     continue
                 self._queued += 1
                 try:
                     estimate = await self._estimate(job)
                     await self._wait_budget(estimate)
                     await self._wait_top_up()
-                    await self._until_stopped(self.limiter.acquire(), self.limiter.release)
+                    if self._stop.is_set():
+                        raise _Stopped
+                    if not self.limiter.try_acquire():  # the common case costs no future
+                        await self._until_stopped(self.limiter.acquire(), self.limiter.release)
                 except _Stopped:
                     self._queued -= 1
                     break
@@ -435,7 +459,7 @@ class BatchRunner:
         except Exception as exc:
             # The job source (a manifest line, a journal) failed: launch nothing more, let the
             # jobs in flight finish, and raise it at the end of the iteration.
-            self._stop_run(f"input error: {exc}", None)
+            self._stop_run("input", f"input error: {exc}", None)
             while self._tasks:
                 await asyncio.wait(set(self._tasks))
             outcomes.put_nowait(None)
@@ -457,10 +481,10 @@ class BatchRunner:
         if self._journal is None:
             if job.id is not None:
                 return job.id, None
-            if isinstance(job.image, Path | str):
+            if isinstance(job.image, Path | str) and not _small_file(job.image):
                 return await asyncio.to_thread(job_id, job), None  # reads the file to hash it
             return job_id(job), None
-        if isinstance(job.image, Path | str):
+        if isinstance(job.image, Path | str) and not _small_file(job.image):
             return await asyncio.to_thread(job_identity, job)
         return job_identity(job)
 
@@ -478,7 +502,7 @@ class BatchRunner:
             "or give the changed job a new id."
         )
 
-    def _resume_decision(self, jid: str, job: EditJob) -> str | None:
+    def _resume_decision(self, jid: str, job: EditJob) -> _Skip | None:
         """``None`` to run the job, else why it is skipped."""
         prior = self._prior.get(jid)
         if prior is None:
@@ -486,7 +510,7 @@ class BatchRunner:
         if prior.state == "succeeded":
             try:
                 if job.output.stat().st_size > 0:
-                    return "already succeeded"
+                    return _Skip("already succeeded")
             except OSError:
                 pass
             return None  # its output is gone: edit it again
@@ -494,26 +518,63 @@ class BatchRunner:
             if prior.retryable:
                 return None
             error = prior.record.get("error") or {}
-            return f"failed before ({error.get('type')}), not retryable"
+            return _Skip(f"failed before ({error.get('type')}), not retryable")
         if self.rerun_unknown:
             return None
-        return (
-            _UNKNOWN_SKIP + " (it may have been charged); pass rerun_unknown=True to run it again"
+        return _Skip(
+            "outcome unknown in the journal (it may have been charged); pass rerun_unknown=True "
+            "to run it again",
+            unknown=True,
         )
 
     async def _estimate(self, job: EditJob) -> Decimal | None:
         estimator = self._estimator
         if estimator is None:
             try:
-                return await catalogue_estimate(self._client, job)
+                price = await catalogue_estimate(self._client, job)
+            except PriceError as exc:
+                if self.budget_usd is not None and not self.allow_unpriced:
+                    raise PriceError(
+                        f"{exc}: a budget cannot be enforced without a price, so the job was "
+                        "not launched; pass allow_unpriced=True (CLI: --allow-unpriced) to run "
+                        "it anyway, counted at $0",
+                        model=exc.model,
+                        price_usd=None,
+                    ) from None
+                return None if self.budget_usd is None else Decimal(0)
             except Exception:
                 if self.budget_usd is not None:
                     raise  # a budget needs prices; without one the cost is only informative
                 return None
+            if price >= MIN_PLAUSIBLE_PRICE_USD:
+                return price
+            if self.budget_usd is None:
+                return None  # never report a negative or absurd spend
+            if self.allow_unpriced:
+                return Decimal(0)
+            model = await self._model_name(job)
+            raise PriceError(
+                f"the catalogue prices {model} at ${price}: a budget cannot be enforced with "
+                "that price, so the job was not launched; pass allow_unpriced=True (CLI: "
+                "--allow-unpriced) to run it anyway, counted at $0",
+                model=model,
+                price_usd=price,
+            )
         value: Any = estimator(job)
         if inspect.isawaitable(value):
             value = await value
         return to_usd(value, "estimate")
+
+    async def _model_name(self, job: EditJob) -> str:
+        """The model a job runs on (the catalogue's default when it names none)."""
+        from .._checks import resolve_model
+
+        named = job.params.get("model") or job.params.get("modelId")
+        if named:
+            return str(named)
+        catalogue = self._client.models.cached("inpaint")
+        entry = resolve_model(catalogue, None) if catalogue is not None else None
+        return entry.id if entry is not None else "the default model"
 
     async def _wait_budget(self, estimate: Decimal | None) -> None:
         budget = self.budget_usd
@@ -526,6 +587,7 @@ class BatchRunner:
                 break
             if not self._tasks:
                 self._stop_run(
+                    "budget",
                     f"budget reached: ${self._spent} spent of ${budget}, the next job costs "
                     f"${estimate}",
                     None,
@@ -537,11 +599,10 @@ class BatchRunner:
         self._set_paused(None)
 
     async def _wait_top_up(self) -> None:
-        coordinators = self._client._shared.get("wallet_top_ups") or {}
-        for coordinator in list(coordinators.values()):
-            if getattr(coordinator, "paused", False):
-                self._set_paused("a wallet top-up is in progress")
-                await self._until_stopped(coordinator.wait_resumed())
+        hooks = self._client._wallet_hooks
+        if hooks is not None and hooks.paused:
+            self._set_paused("a wallet top-up is in progress")
+            await self._until_stopped(hooks.wait_resumed())
         self._set_paused(None)
 
     def _job_ended(self, task: asyncio.Task[None]) -> None:
@@ -584,9 +645,10 @@ class BatchRunner:
         self._paused = reason
         self._emit("paused" if reason else "resumed", message=reason)
 
-    def _stop_run(self, reason: str, error: BaseException | None) -> None:
+    def _stop_run(self, cause: StopCause, reason: str, error: BaseException | None) -> None:
         if self._stop.is_set():
             return
+        self.summary.stopped_by = cause
         self.summary.stopped_reason = reason
         self.summary.stop_error = error
         self._stop.set()
@@ -607,7 +669,7 @@ class BatchRunner:
         outcome: JobOutcome
         try:
             try:
-                _prepare_output(job.output)
+                self._outputs.prepare(job.output)
                 if journal is not None:
                     # Durable before the request leaves: a crash can never hide a paid request.
                     await journal.append(
@@ -669,7 +731,7 @@ class BatchRunner:
             )  # fmt: skip
         except Exception as exc:
             if is_run_stopping(exc):
-                self._stop_run(f"{type(exc).__name__}: {exc}", exc)
+                self._stop_run("error", f"{type(exc).__name__}: {exc}", exc)
             return JobOutcome(
                 job, jid, "failed", error=exc, reason=f"{type(exc).__name__}: {exc}",
                 request_id=getattr(exc, "request_id", None), elapsed=time.monotonic() - started,
@@ -776,15 +838,19 @@ def _job_fields(job: EditJob) -> dict[str, Any]:
     return fields
 
 
-def _prepare_output(output: Path) -> None:
-    """Create the output's folder and remove temp files a killed run left for this output.
+#: Files up to this size are hashed for the job id on the event loop: reading one from the page
+#: cache costs less than a hop to a worker thread and back.
+_INLINE_HASH_BYTES = 256 * 1024
 
-    Names are matched exactly (no glob): ``photo[1].png`` must not remove the temp file of a
-    running ``photo1.png``, nor ``*`` every job's.
-    """
-    folder = output.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    with os.scandir(folder) as entries:
-        stale = [e.path for e in entries if is_part_file_of(e.name, output.name)]
-    for path in stale:
-        Path(path).unlink(missing_ok=True)
+
+def _small_file(image: Path | str) -> bool:
+    """Whether ``image`` names a file small enough to hash inline (URLs and base64 are not files)."""
+    text = str(image)
+    if not isinstance(image, Path) and (
+        len(text) >= 4096 or text[:8].lower().startswith(("http://", "https://", "data:"))
+    ):
+        return True  # not a file: hashing the string is cheap
+    try:
+        return os.stat(text).st_size <= _INLINE_HASH_BYTES
+    except (OSError, ValueError):
+        return True  # missing: job_id records it as unreadable without reading anything

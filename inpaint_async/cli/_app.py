@@ -13,25 +13,23 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
+from .._constants import H_CF_RAY
 from .._exceptions import ConfigurationError, InpaintError, OutputWriteError, ValidationError
 from .._version import __version__
 from ._errors import (
-    EXIT_BUDGET,
     EXIT_CODES,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_OTHER,
-    EXIT_UNKNOWN,
-    EXIT_USAGE,
-    describe_error,
     exit_code_for,
 )
 from ._output import Output, safe
+from ._progress import BatchDisplay, batch_exit_code, print_summary
 from ._report import add_batch_option, add_parser, run_report, write_batch_report
+from ._spend import add_top_up_command, add_top_up_flags, prepare_client, top_up_command
 
 if TYPE_CHECKING:
     from .._client import InpaintClient
-    from ..batch import BatchSummary, EditJob
+    from ..batch import EditJob
 
 __all__ = ["build_parser", "main"]
 
@@ -88,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("-o", "--output", required=True, help="where to write the result")
     edit.add_argument("--timeout", type=float, help="read timeout per attempt, seconds")
     _add_edit_params(edit)
+    add_top_up_flags(edit)
 
     batch = sub.add_parser(
         "batch",
@@ -100,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--out", required=True, help="folder for the outputs")
     batch.add_argument("--concurrency", default="auto", help="'auto' (default) or a number")
     batch.add_argument("--budget-usd", help="stop launching jobs at this estimated spend")
+    batch.add_argument(
+        "--allow-unpriced",
+        action="store_true",
+        help="with --budget-usd, run jobs whose catalogue price is missing, zero, negative or "
+        "absurdly small (counted at $0) instead of refusing them",
+    )
     batch.add_argument("--journal", help="JSONL journal (default: OUT/inpaint-journal.jsonl)")
     batch.add_argument("--resume", action="store_true", help="continue from an existing journal")
     batch.add_argument(
@@ -116,15 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
     add_batch_option(batch)
     _add_edit_params(batch)
+    add_top_up_flags(batch)
 
     models = sub.add_parser("models", help="list the edit models and their prices")
     models.add_argument("--type", default="inpaint", help="model type (default: inpaint)")
 
     sub.add_parser("balance", help="show the balance of the wallet or API key")
 
-    top_up = sub.add_parser("top-up", help="add USDC credit to the wallet (asks first)")
-    top_up.add_argument("amount", help="USD amount, e.g. 5")
-    top_up.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    add_top_up_command(sub)
 
     sub.add_parser(
         "emulate", help="serve the offline emulator (see: inpaint-async emulate --help)",
@@ -213,7 +217,8 @@ class _Anonymous:
 
 async def _dispatch(args: argparse.Namespace, output: Output) -> int:
     command = args.command
-    async with _client(args, anonymous_ok=command == "models") as client:
+    async with _client(args, anonymous_ok=command == "models") as root:
+        client = prepare_client(root, args) if command in ("edit", "batch", "top-up") else root
         if command == "edit":
             return await _edit(client, args, output)
         if command == "batch":
@@ -223,7 +228,7 @@ async def _dispatch(args: argparse.Namespace, output: Output) -> int:
         if command == "balance":
             return await _balance(client, output)
         if command == "top-up":
-            return await _top_up(client, args, output)
+            return await top_up_command(client, args, output)
     raise AssertionError(command)  # pragma: no cover
 
 
@@ -372,15 +377,18 @@ async def _batch(client: InpaintClient, args: argparse.Namespace, output: Output
         )
     # The runner checks its options (job timeout, concurrency) before any request, the
     # catalogue check included.
+    display = BatchDisplay(output, total=len(jobs), quiet=args.quiet)
     try:
         runner = BatchRunner(
             client,
             jobs,
+            on_event=display.on_event,
             concurrency=concurrency,
             budget_usd=budget,
             journal=journal,
             rerun_unknown=args.rerun_unknown,
             job_timeout=args.job_timeout,
+            allow_unpriced=args.allow_unpriced,
         )
     except ValidationError:
         raise
@@ -388,137 +396,10 @@ async def _batch(client: InpaintClient, args: argparse.Namespace, output: Output
         raise ValidationError(str(exc), param="concurrency") from None
     models = {str(job.params["model"]) for job in jobs if job.params.get("model")}
     await check_models(client, models)
-    summary = await run_with_progress(runner, output, total=len(jobs), quiet=args.quiet)
+    summary = await display.run(runner)
     print_summary(summary, output, outputs=Path(args.out))
     write_batch_report(args, summary, journal, output)
     return batch_exit_code(summary)
-
-
-def outcome_event(outcome: Any) -> dict[str, Any]:
-    """The ``--json`` line of one job's outcome."""
-    from ._output import error_document
-
-    event: dict[str, Any] = {
-        "event": "job",
-        "job_id": outcome.job_id,
-        "status": outcome.status,
-        "output": outcome.job.output,
-        "request_id": outcome.request_id,
-        "cost_usd": outcome.cost_usd,
-        "elapsed": round(outcome.elapsed, 3),
-    }
-    if outcome.reason:
-        event["reason"] = outcome.reason
-    if outcome.error is not None:
-        event.update(error_document(outcome.error, exit_code_for(outcome.error)))
-    return event
-
-
-async def run_with_progress(
-    runner: Any, output: Output, *, total: int | None, quiet: bool, label: str = "editing"
-) -> BatchSummary:
-    """Iterate a runner with a progress bar on stderr unless ``quiet``; failures are printed
-    above the bar; under ``--json`` every outcome is a JSON line on stdout."""
-    from ._progress import BatchProgressBar
-
-    bar = None if quiet else BatchProgressBar(output.err, total, label=label)
-    if output.json:
-
-        def on_event(event: Any) -> None:
-            if bar is not None:
-                bar.on_event(event)
-            if event.kind in ("paused", "resumed", "stopped"):
-                output.event({"event": event.kind, "message": event.message})
-
-        runner._on_event = on_event
-    elif bar is not None:
-        runner._on_event = bar.on_event
-    printer = bar.print if bar is not None else output.note
-    if bar is not None:
-        bar.__enter__()
-    try:
-        async for outcome in runner:
-            if output.json:
-                output.event(outcome_event(outcome))
-            elif outcome.status in ("failed", "outcome_unknown"):
-                detail = describe_error(outcome.error) if outcome.error else outcome.reason
-                printer(f"[red]{outcome.status}[/] {safe(outcome.job.output.name)}: {safe(detail)}")
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
-    return runner.summary  # type: ignore[no-any-return]
-
-
-def summary_document(summary: BatchSummary, *, outputs: Path) -> dict[str, Any]:
-    """The last ``--json`` line of a batch: its totals."""
-    return {
-        "event": "summary",
-        "ok": summary.ok,
-        "succeeded": summary.succeeded,
-        "failed": summary.failed,
-        "outcome_unknown": summary.outcome_unknown,
-        "skipped": summary.skipped,
-        "skipped_unknown": summary.skipped_unknown,
-        "not_started": summary.not_started,
-        "spent_usd": summary.spent_usd,
-        "elapsed": round(summary.elapsed, 3),
-        "failures": summary.failures,
-        "stopped_reason": summary.stopped_reason,
-        "outputs": outputs.resolve(),
-        "journal": summary.journal,
-        "exit_code": batch_exit_code(summary),
-    }
-
-
-def print_summary(summary: BatchSummary, output: Output, *, outputs: Path) -> None:
-    """The totals of a batch, and why it stopped (the last JSON line under ``--json``)."""
-    if output.json:
-        output.event(summary_document(summary, outputs=outputs))
-    else:
-        parts = [
-            f"[green]{summary.succeeded} succeeded[/]",
-            f"[red]{summary.failed} failed[/]",
-            f"[yellow]{summary.outcome_unknown} unknown[/]",
-            f"{summary.skipped} skipped",
-        ]
-        if summary.not_started:
-            parts.append(f"{summary.not_started} not started")
-        output.say(
-            ", ".join(parts) + f" in {summary.elapsed:.1f}s; estimated spend ${summary.spent_usd}"
-        )
-        if summary.failures:
-            output.say(
-                "failures: " + ", ".join(f"{safe(k)} x{v}" for k, v in summary.failures.items())
-            )
-        output.say(f"outputs: {safe(outputs.resolve())}")
-        if summary.journal is not None:
-            output.say(f"journal: {safe(summary.journal)}")
-    if summary.stopped_reason:
-        output.note(f"[yellow]stopped:[/] {safe(summary.stopped_reason)}")
-    if summary.skipped_unknown:
-        output.note(
-            f"{summary.skipped_unknown} job(s) skipped: their outcome is unknown in the journal "
-            "(they may have been charged); --rerun-unknown runs them again"
-        )
-    if summary.outcome_unknown:
-        output.note(
-            "some outcomes are unknown: those edits may have been charged; --resume skips them, "
-            "--resume --rerun-unknown runs them again"
-        )
-
-
-def batch_exit_code(summary: BatchSummary) -> int:
-    """0 when all is done; the stopping error's code; 7 for unknown outcomes (new or skipped);
-    1 when some jobs failed; 9 at the budget."""
-    if summary.stop_error is not None:
-        return exit_code_for(summary.stop_error)
-    if summary.outcome_unknown or summary.skipped_unknown:
-        return EXIT_UNKNOWN
-    if summary.failed:
-        return EXIT_OTHER
-    if summary.stopped_reason:
-        return EXIT_BUDGET if "budget" in summary.stopped_reason else EXIT_OTHER
-    return EXIT_OK
 
 
 async def _models(client: InpaintClient, args: argparse.Namespace, output: Output) -> int:
@@ -604,48 +485,10 @@ async def _balance(client: InpaintClient, output: Output) -> int:
     except (ValueError, RecursionError, AttributeError):
         raise UnexpectedResponseError(
             "GET /billing/balance did not return the expected JSON",
-            request_id=raw.headers.get("cf-ray"),
+            request_id=raw.headers.get(H_CF_RAY),
         ) from None
     if output.json:
         output.emit({"kind": "api_key", "balance_usd": usd})
         return EXIT_OK
     output.say(f"API key balance: ${safe(usd)}")
-    return EXIT_OK
-
-
-async def _top_up(client: InpaintClient, args: argparse.Namespace, output: Output) -> int:
-    from ..x402.topup import to_usd
-
-    amount = to_usd(args.amount)
-    if not hasattr(client.auth, "address"):
-        raise ConfigurationError(
-            "top-up needs a wallet: set VENICE_WALLET_KEY, or VENICE_WALLET_KEYSTORE and "
-            "VENICE_WALLET_PASSWORD"
-        )
-    address = client.auth.address
-    if not args.yes:
-        if not sys.stdin.isatty():
-            output.note("refusing to spend without confirmation: pass --yes")
-            return EXIT_USAGE
-        from rich.prompt import Confirm
-
-        if not Confirm.ask(
-            f"Top up wallet {address} with ${amount} of USDC on Base?", console=output.err
-        ):
-            output.note("cancelled; nothing was signed")
-            return EXIT_OTHER
-    result = await client.wallet.top_up(amount)
-    if output.json:
-        output.emit(
-            {
-                "amount_credited_usd": result.amount_credited,
-                "new_balance_usd": result.new_balance,
-                "payment_id": result.payment_id,
-            }
-        )
-        return EXIT_OK
-    output.say(
-        f"topped up ${safe(result.amount_credited)}; balance ${safe(result.new_balance)} "
-        f"(payment {safe(result.payment_id or '-')})"
-    )
     return EXIT_OK

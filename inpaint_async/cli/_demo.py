@@ -14,11 +14,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._constants import H_PAYMENT_RESPONSE
 from ._errors import EXIT_OK, EXIT_OTHER, describe_error
 from ._output import Output, safe
 
 if TYPE_CHECKING:
-    from .._transport import RawResponse
+    from .._wire import RawResponse
 
 __all__ = ["run_demo"]
 
@@ -66,9 +67,9 @@ async def run_demo(output: Output, *, out_dir: Path, jobs: int = 12, quiet: bool
     from .._client import InpaintClient
     from ..auth.wallet import WalletAuth
     from ..batch import BatchRunner, EditJob
+    from ..spend import TopUpPolicy
     from ..testing import Emulator
-    from ..x402.topup import TopUpPolicy
-    from ._app import print_summary, run_with_progress
+    from ._progress import BatchDisplay, print_summary
 
     say = output.say
     inputs, edited = out_dir / "inputs", out_dir / "edited"
@@ -110,7 +111,7 @@ async def run_demo(output: Output, *, out_dir: Path, jobs: int = 12, quiet: bool
                         "[yellow]402 Payment Required[/]: the wallet is below the minimum → "
                         f"signing one ${TOP_UP_USD} top-up (EIP-3009), the other jobs wait"
                     )
-                elif raw.headers.get("payment-response") and not seen["paid"]:
+                elif raw.headers.get(H_PAYMENT_RESPONSE) and not seen["paid"]:
                     seen["paid"] = True
                     say("[green]top-up settled[/]: jobs resume, freshly signed")
 
@@ -123,8 +124,11 @@ async def run_demo(output: Output, *, out_dir: Path, jobs: int = 12, quiet: bool
                 )
                 for i, path in enumerate(samples)
             ]
-            runner = BatchRunner(client, job_list, journal=journal, job_timeout=60)
-            summary = await run_with_progress(runner, output, total=len(job_list), quiet=quiet)
+            display = BatchDisplay(output, total=len(job_list), quiet=quiet)
+            runner = BatchRunner(
+                client, job_list, journal=journal, job_timeout=60, on_event=display.on_event
+            )
+            summary = await display.run(runner)
             print_summary(summary, output, outputs=edited)
         charges = emulator.charges_for(wallet.address)
         credits = emulator.credits_for(wallet.address)

@@ -9,11 +9,13 @@ from .._exceptions import (
     APIStatusError,
     AuthenticationError,
     ConfigurationError,
+    LedgerError,
     OutcomeUnknownError,
     PaymentRequiredError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
+    SpendCapError,
     TopUpError,
 )
 
@@ -38,7 +40,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_USAGE: "usage or validation: bad arguments, files, parameters, credentials setup; "
     "the server's 400/404/413/415/422",
     EXIT_AUTH: "authentication or permission: 401, 403",
-    EXIT_PAYMENT: "payment: 402, or an automatic top-up failed or hit its cap",
+    EXIT_PAYMENT: "payment: 402, a top-up failed, or a spend cap was reached",
     EXIT_RATE_LIMIT: "rate limited: 429 after the retries",
     EXIT_SERVER: "server error: 5xx after the retries",
     EXIT_UNKNOWN: "outcome unknown: sent, no answer; it may have been charged",
@@ -52,7 +54,7 @@ def exit_code_for(exc: BaseException) -> int:
     """The exit code for an error."""
     if isinstance(exc, AuthenticationError | PermissionDeniedError):
         return EXIT_AUTH
-    if isinstance(exc, PaymentRequiredError | TopUpError):
+    if isinstance(exc, PaymentRequiredError | TopUpError | SpendCapError):
         return EXIT_PAYMENT
     if isinstance(exc, RateLimitError):
         return EXIT_RATE_LIMIT
@@ -62,7 +64,7 @@ def exit_code_for(exc: BaseException) -> int:
         return EXIT_UNKNOWN
     if isinstance(exc, APIConnectionError):
         return EXIT_CONNECTION
-    if isinstance(exc, ConfigurationError | APIStatusError):
+    if isinstance(exc, ConfigurationError | APIStatusError | LedgerError):
         return EXIT_USAGE
     return EXIT_OTHER
 

@@ -6,19 +6,21 @@ import os
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
-from .._checks import EDIT_QUALITY_HINT, Endpoint, check_request, resolve_model
+from .._checks import EDIT_QUALITY_HINT, check_request, resolve_model
 from .._constants import MAX_JSON_BYTES
 from .._exceptions import ValidationError
 from .._inputs import ImageInput, PreparedImage, prepare_image
 from .._options import Query, RequestOptions
 from .._retry import RetryPolicy
-from .._transport import Body
+from .._wire import Body
 from ..types.params import (
     AspectRatio,
     EditParams,
+    Endpoint,
     MultiEditParams,
     OutputFormatChoice,
     Quality,
@@ -94,10 +96,11 @@ def build_body(
     """JSON when every image is a string value (one, or a list with ``as_list``), else multipart
     with the images as streamed ``field`` file parts and ``fields`` as text parts."""
     if all(p.json_value is not None for p in images):
-        values = [str(p.json_value) for p in images]
-        size = sum(map(len, values)) + sum(len(str(v)) for v in fields.values())
+        size = sum(len(str(p.json_value)) for p in images)
+        size += sum(len(str(v)) for v in fields.values())
         if size > MAX_JSON_BYTES:
             raise ValidationError("the JSON body would exceed the API's 35 MB limit", param=field)
+        values = [p.json_item for p in images]
         return Body(json={field: values if as_list else values[0], **fields})
     files = [p.part for p in images if p.part is not None]
     if len(files) != len(images):
@@ -151,10 +154,32 @@ class Images:
         cls: type[R],
         output: Path | None,
         call: CallOptions,
+        priced: tuple[Endpoint, RequestModel, int] | None = None,
     ) -> R:
-        """Send one image call (``call`` holds the per-call keywords) and build its result."""
+        """Send one image call (``call`` holds the per-call keywords) and build its result.
+
+        ``priced`` (endpoint, params, images) lets a wallet's daily edit-spend cap reserve the
+        call's estimated price before it is sent (see :mod:`inpaint_async.spend`).
+        """
         options = RequestOptions.build("POST", path, body=body, output=output, **call)
-        raw = await self._client.send(options)
+        hooks = self._client._wallet_hooks
+        if priced is not None and hooks is not None and hooks.edit_cap is not None:
+            endpoint, params, images = priced
+            values = params.model_dump(exclude_none=True)
+
+            async def price() -> Decimal:
+                return await self._client.estimate_cost(
+                    values.get("model"),
+                    resolution=values.get("resolution"),
+                    quality=values.get("quality"),
+                    images=images,
+                    enhance_prompt=bool(values.get("enhance_prompt")),
+                    endpoint=endpoint,
+                )
+
+            raw = await hooks.paid_call(price, lambda: self._client.send(options), label=path)
+        else:
+            raw = await self._client.send(options)
         return self._client.image_result(raw, cls)
 
     async def edit(
@@ -233,7 +258,9 @@ class Images:
         out = resolve_output(output)
         body = build_body(wire_fields(params), "image", [prepare_image(image)])
         call = _call(timeout, retry, extra_headers, extra_query, extra_body)
-        return await self._post("/image/edit", body, EditResult, out, call)
+        return await self._post(
+            "/image/edit", body, EditResult, out, call, priced=("edit", params, 1)
+        )
 
     async def multi_edit(
         self,
@@ -325,7 +352,10 @@ class Images:
                 param="images",
             )
         call = _call(timeout, retry, extra_headers, extra_query, extra_body)
-        return await self._post("/image/multi-edit", body, MultiEditResult, out, call)
+        return await self._post(
+            "/image/multi-edit", body, MultiEditResult, out, call,
+            priced=("multi_edit", params, len(images)),
+        )  # fmt: skip
 
     async def upscale(
         self,

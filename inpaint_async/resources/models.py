@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic
 
+from .._constants import H_CF_RAY
 from .._exceptions import UnexpectedResponseError, ValidationError
 from .._logging import logger
 from ..auth import BearerAuth
@@ -106,7 +107,7 @@ class Models:
             params={"type": type},
             authenticate=isinstance(client.auth, BearerAuth),
         )
-        request_id = raw.headers.get("cf-ray")
+        request_id = raw.headers.get(H_CF_RAY)
         try:
             payload = json.loads(raw.content)
         except (ValueError, UnicodeDecodeError, RecursionError):

@@ -1,80 +1,34 @@
-"""``client.wallet``: balance, transactions and USDC top-ups of the signing wallet."""
+"""``client.wallet``: balance, transactions and USDC top-ups of the signing wallet.
+
+Thin: reads are one request each; top-ups and every number about money are the spend guard's
+(:mod:`inpaint_async.spend`).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-import urllib.parse
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Collection
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .._constants import H_PAYMENT_LEGACY, H_PAYMENT_RESPONSE, H_PAYMENT_SIGNATURE
-from .._exceptions import (
-    APIConnectionError,
-    APIStatusError,
-    ConfigurationError,
-    ConflictError,
-    OutcomeUnknownError,
-    PaymentRequiredError,
-    RateLimitError,
-    ServerError,
-    SettlementFailedError,
-    SettlementPendingError,
-    TopUpError,
-    UnexpectedResponseError,
-    ValidationError,
-    X402DiscoveryError,
-)
-from .._logging import logger
-from .._retry import RetryPolicy, server_wait
-from .._transport import RawResponse
+from .._constants import H_CF_RAY
+from .._exceptions import ConfigurationError, UnexpectedResponseError, ValidationError
+from ..spend._policy import check_payees, to_usd
+from ..spend._topup import parse_data, read_balance
 from ..x402.models import (
-    PaymentRequiredBody,
     PaymentRequirement,
     TopUpResult,
     TransactionsPage,
     WalletBalance,
     WalletTransaction,
 )
-from ..x402.payment import (
-    SignedPayment,
-    build_payment_header,
-    decode_payment_response,
-    new_payment_nonce,
-    select_base_usdc,
-    usd_to_base_units,
-    validate_amount,
-)
-from ..x402.topup import (
-    TopUpCoordinator,
-    TopUpPolicy,
-    coordinator_for,
-    to_usd,
-)
 
 if TYPE_CHECKING:
     from .._client import InpaintClient
     from ..auth.wallet import WalletAuth
+    from ..spend import SpendStatus
+    from ..spend._hooks import WalletHooks
 
 __all__ = ["Wallet"]
-
-_DEFAULT_TIMINGS = TopUpPolicy(amount_usd=Decimal(5), max_total_usd=Decimal(5))
-_TOP_UP = "/x402/top-up"
-
-
-def _data(raw: RawResponse) -> Any:
-    """The ``data`` member of a ``{"success": true, "data": …}`` body (or the body itself)."""
-    try:
-        body = json.loads(raw.content)
-    except (ValueError, RecursionError):
-        raise UnexpectedResponseError(
-            "expected a JSON body from the wallet endpoint", request_id=raw.headers.get("cf-ray")
-        ) from None
-    if isinstance(body, dict) and isinstance(body.get("data"), dict):
-        return body["data"]
-    return body
 
 
 class Wallet:
@@ -84,13 +38,14 @@ class Wallet:
         from ..auth.wallet import WalletAuth
 
         auth = client.auth
-        if not isinstance(auth, WalletAuth):
+        hooks = client._wallet_hooks
+        if not isinstance(auth, WalletAuth) or hooks is None:
             raise ConfigurationError(
                 "client.wallet needs a wallet: build the client with auth=WalletAuth(...)"
             )
         self._client = client
         self._auth: WalletAuth = auth
-        self._coordinator: TopUpCoordinator = coordinator_for(client, auth)
+        self._hooks: WalletHooks = hooks
 
     def __repr__(self) -> str:
         return f"Wallet(address={self.address!r}, last_known_balance={self.last_known_balance!r})"
@@ -107,26 +62,25 @@ class Wallet:
         Updated from ``X-Balance-Remaining`` (when the server sends it), a 402's current
         balance, top-up results and :meth:`balance` calls.
         """
-        return self._coordinator.last_known_balance
+        return self._hooks.guard.last_known_balance
 
     @property
     def committed_top_ups_usd(self) -> Decimal:
-        """What automatic top-ups have signed so far (counted against ``max_total_usd``)."""
-        return self._coordinator.committed_usd
+        """What automatic top-ups signed in this process so far (each counts against the caps,
+        whatever the server answered). :meth:`spend_status` reads the whole ledger."""
+        return self._hooks.guard.signed_auto_usd
+
+    async def spend_status(self) -> SpendStatus:
+        """The wallet's spend ledger: what was signed (all processes sharing its file), the
+        edit spend of the last 24 hours and the caps in force."""
+        return await self._hooks.status()
 
     # -- reads ------------------------------------------------------------------------------------
 
     async def balance(self) -> WalletBalance:
         """The wallet's prepaid credit: ``GET /x402/balance/{address}``, signed with SIWX."""
-        raw = await self._client.request("GET", f"/x402/balance/{self.address}")
-        try:
-            balance = WalletBalance.model_validate(_data(raw))
-        except ValueError as exc:
-            raise UnexpectedResponseError(
-                f"the balance response did not parse: {exc.__class__.__name__}",
-                request_id=raw.headers.get("cf-ray"),
-            ) from None
-        self._coordinator.note_balance(balance)
+        balance = await read_balance(self._client, self.address)
+        self._hooks.guard.note_balance(balance)
         return balance
 
     async def transactions(self, limit: int = 50) -> AsyncIterator[WalletTransaction]:
@@ -145,11 +99,11 @@ class Wallet:
                 params={"limit": str(limit), "offset": str(offset)},
             )
             try:
-                page = TransactionsPage.model_validate(_data(raw))
+                page = TransactionsPage.model_validate(parse_data(raw))
             except ValueError as exc:  # pydantic's ValidationError ("transactions": null ...)
                 raise UnexpectedResponseError(
                     f"the transactions response did not parse: {exc.__class__.__name__}",
-                    request_id=raw.headers.get("cf-ray"),
+                    request_id=raw.headers.get(H_CF_RAY),
                 ) from None
             for transaction in page.transactions:
                 yield transaction
@@ -169,12 +123,12 @@ class Wallet:
     ) -> TopUpResult:
         """Add ``amount_usd`` of USDC credit on Base to this wallet (``POST /x402/top-up``).
 
-        Discovers the payment options, keeps only USDC on Base, checks the amount (the server's
-        minimum, $10,000, ``max_usd``) and the payee (``allowed_payees``, else the client policy's),
-        signs an EIP-3009 authorization valid for the server's ``maxTimeoutSeconds`` and sends
-        it. A ``409 PAYMENT_IN_PROGRESS`` resends the same payment; a 504 or 500 polls the
-        balance. One top-up runs at a time per wallet. Manual top-ups do not count against the
-        policy's ``max_total_usd``.
+        Discovers the payment options, keeps only USDC on Base (and, with pinned payees, only an
+        offer paying one of them, wherever the server lists it), checks the amount (the
+        server's minimum, $10,000, ``max_usd``), signs an EIP-3009 authorization valid for the
+        server's ``maxTimeoutSeconds``, records it in the wallet's spend ledger and sends it. A ``409 PAYMENT_IN_PROGRESS`` resends the same payment; a 504 or 500 polls the
+        balance. One top-up runs at a time per wallet (per ledger file across processes). A
+        manual top-up is recorded in the ledger but does not use the policy's automatic caps.
 
         Raises:
             PaymentRailError: no USDC-on-Base option, an amount out of the server's range, or a
@@ -183,228 +137,43 @@ class Wallet:
             SettlementFailedError: 402 ``SETTLEMENT_FAILED``: no funds moved; you may retry.
             SettlementPendingError: the outcome is unknown and the credit did not show in time;
                 the payment may still land. Do not sign another before ``.valid_before``.
-            TopUpError: the server refused the payment (400, 503).
+            TopUpError: the server refused the payment (400, 503), or a deadline passed.
         """
         amount = to_usd(amount_usd)
-        policy = self._client.top_up_policy
+        policy = self._hooks.policy
         cap = to_usd(max_usd, "max_usd") if max_usd is not None else None
-        payees = allowed_payees
+        payees = None if allowed_payees is None else check_payees(allowed_payees)
         if payees is None and policy is not None:
             payees = policy.allowed_payees
         legacy = (
             legacy_header if legacy_header is not None else bool(policy and policy.legacy_header)
         )
-        timings = policy or _DEFAULT_TIMINGS
-        return await self._coordinator.exclusive(
-            lambda: self._execute(
-                amount, cap=cap, payees=payees, legacy=legacy, timings=timings, commit=False
-            )
-        )
+        return await self._hooks.top_up(amount, cap=cap, payees=payees, legacy=legacy)
 
-    async def _auto_top_up(self, policy: TopUpPolicy) -> TopUpResult:
-        """One policy top-up (called inside the coordinator's single flight)."""
-        self._coordinator.check_can_sign(policy)
-        return await self._execute(
-            policy.amount_usd,
-            cap=policy.cap_per_top_up_usd,
-            payees=policy.allowed_payees,
-            legacy=policy.legacy_header,
-            timings=policy,
-            commit=True,
-        )
-
-    async def _execute(
+    async def top_up_offer(
         self,
-        amount: Decimal,
+        amount_usd: Decimal | int | str | float,
         *,
-        cap: Decimal | None,
-        payees: Collection[str] | None,
-        legacy: bool,
-        timings: TopUpPolicy,
-        commit: bool,
-    ) -> TopUpResult:
-        coordinator = self._coordinator
-        _check_payment_origin(self._client.base_url)
-        requirement = select_base_usdc(await self._discover())
-        value = validate_amount(
-            usd_to_base_units(amount), requirement, cap_usd=cap, allowed_payees=payees
-        )
-        baseline = coordinator.last_known_balance
-        if baseline is None:
-            # Known before paying, so an unclear settlement can be checked against it.
-            baseline = (await self.balance()).balance_usd
-        if commit:
-            coordinator.committed_usd += amount
-        signed = build_payment_header(
-            signer=self._auth,
-            requirement=requirement,
-            value=value,
-            now=int(time.time()),
-            nonce=new_payment_nonce(),
-        )
-        logger.info(
-            "top-up: signed $%s USDC on %s to %s for %s", amount, signed.network, signed.pay_to,
-            self.address,
-        )  # fmt: skip
-        try:
-            result = await self._settle(signed, amount, baseline, legacy, timings)
-        except SettlementPendingError:
-            coordinator.pending_until = signed.valid_before
-            raise
-        except TopUpError:
-            if commit:  # refused or failed: no funds moved
-                coordinator.committed_usd -= amount
-            raise
-        except BaseException:
-            coordinator.pending_until = signed.valid_before  # unknown: may still land
-            raise
-        coordinator.note_top_up(result)
-        return result
+        allowed_payees: Collection[str] | None = None,
+    ) -> PaymentRequirement:
+        """The offer a top-up of ``amount_usd`` would pay, without signing anything.
 
-    async def _discover(self) -> tuple[PaymentRequirement, ...]:
-        """``POST /x402/top-up`` with no payment and no auth: the 402 lists the payment options."""
-        try:
-            raw = await self._client.request("POST", _TOP_UP, authenticate=False, idempotent=True)
-        except PaymentRequiredError as exc:
-            for candidate in (
-                exc.info if isinstance(exc, X402DiscoveryError) else None,
-                exc.payment_required,
-            ):
-                if isinstance(candidate, PaymentRequiredBody) and candidate.accepts:
-                    return candidate.accepts
-            raise TopUpError("the top-up discovery 402 listed no payment options") from exc
-        raise TopUpError(f"top-up discovery answered {raw.status}, expected a 402")
+        Discovers the server's payment options and applies the checks :meth:`top_up` applies
+        (USDC on Base, the pinned payees wherever they are listed, the amount within the
+        server's range). Show its ``pay_to``, ``network`` and ``asset`` to a person, then pass
+        ``allowed_payees=[offer.pay_to]`` to :meth:`top_up` so that nothing else is paid.
 
-    async def _settle(
-        self,
-        signed: SignedPayment,
-        amount: Decimal,
-        baseline: Decimal,
-        legacy: bool,
-        timings: TopUpPolicy,
-    ) -> TopUpResult:
-        """Send the signed payment; resend the *same* one while it is in progress."""
-        header = H_PAYMENT_LEGACY if legacy else H_PAYMENT_SIGNATURE
-        deadline = min(
-            time.monotonic() + timings.settlement_timeout, _monotonic_at(signed.valid_before)
-        )
-        wait = timings.in_progress_backoff
-        while True:
-            try:
-                raw = await self._client.request(
-                    "POST",
-                    _TOP_UP,
-                    authenticate=False,
-                    extra_headers={header: signed.header_value},
-                    retry=RetryPolicy.no_retry(),
-                )
-                return self._receipt(raw, amount)
-            except ConflictError as exc:
-                # 409 PAYMENT_IN_PROGRESS: the same payment is settling; a new one would pay twice.
-                logger.info("top-up in progress (409); resending the same payment in %.1fs", wait)
-                delay = wait
-                wait = min(wait * 2, timings.in_progress_backoff * 4)
-                cause: BaseException = exc
-            except (RateLimitError, APIConnectionError) as exc:
-                # Not processed: resending the same signed payment is safe.
-                delay = server_wait(exc, time.time()) or wait
-                cause = exc
-            except PaymentRequiredError as exc:
-                if exc.code == "SETTLEMENT_FAILED":
-                    raise SettlementFailedError(
-                        f"the top-up settlement failed; no funds moved ({exc.message})"
-                    ) from exc
-                raise TopUpError(f"the top-up was refused: {exc}") from exc
-            except OutcomeUnknownError as exc:
-                return await self._await_credit(signed, amount, baseline, deadline, timings, exc)
-            except ServerError as exc:
-                if exc.status_code in (500, 502):
-                    return await self._await_credit(
-                        signed, amount, baseline, deadline, timings, exc
-                    )
-                raise TopUpError(f"top-ups are unavailable: {exc}") from exc
-            except APIStatusError as exc:
-                raise TopUpError(f"the server refused the top-up: {exc}") from exc
-            if time.monotonic() + delay >= deadline:
-                raise SettlementPendingError(
-                    "the top-up was still settling when the deadline passed; it may still be "
-                    f"credited (authorization valid until {signed.valid_before})",
-                    amount_usd=amount,
-                    valid_before=signed.valid_before,
-                ) from cause
-            await asyncio.sleep(delay)
+        Raises:
+            PaymentRailError: no offer qualifies.
+        """
+        from ..spend._topup import check_payment_origin, discover
+        from ..x402.payment import select_base_usdc, usd_to_base_units, validate_amount
 
-    async def _await_credit(
-        self,
-        signed: SignedPayment,
-        amount: Decimal,
-        baseline: Decimal,
-        deadline: float,
-        timings: TopUpPolicy,
-        cause: BaseException,
-    ) -> TopUpResult:
-        """The outcome is unknown: poll the balance until the credit shows. Never sign again."""
-        logger.warning(
-            "top-up settlement outcome unknown (%s); polling the balance, not paying again",
-            type(cause).__name__,
-        )
-        # The credit has shown once the balance rose by at least half the top-up: edits running
-        # meanwhile cost cents, a top-up is at least $5.
-        threshold = baseline + amount / 2
-        while True:
-            try:
-                balance = await self.balance()
-            except (APIStatusError, APIConnectionError, OutcomeUnknownError) as exc:
-                logger.info("balance poll failed (%s); polling again", type(exc).__name__)
-            else:
-                if balance.balance_usd >= threshold:
-                    return TopUpResult(
-                        wallet_address=self.address,
-                        amount_credited=amount,
-                        new_balance=balance.balance_usd,
-                        payment_id="",
-                        confirmed_by="balance",
-                    )
-            if time.monotonic() + timings.poll_interval >= deadline:
-                raise SettlementPendingError(
-                    "the top-up's settlement outcome is unknown and the credit did not show in "
-                    "the balance before the deadline; the payment may still land "
-                    f"(authorization valid until {signed.valid_before})",
-                    amount_usd=amount,
-                    valid_before=signed.valid_before,
-                ) from cause
-            await asyncio.sleep(timings.poll_interval)
-
-    def _receipt(self, raw: RawResponse, amount: Decimal) -> TopUpResult:
-        receipt = decode_payment_response(raw.headers.get(H_PAYMENT_RESPONSE))
-        try:
-            data = _data(raw)
-            if not isinstance(data, Mapping):
-                raise TypeError("not an object")
-            return TopUpResult.from_response(data, receipt)
-        except (ValueError, TypeError, UnexpectedResponseError):
-            # The money moved (a 200); keep what we know rather than report a failure.
-            logger.warning("the top-up succeeded but its receipt did not parse")
-            return TopUpResult(
-                wallet_address=self.address,
-                amount_credited=amount,
-                payment_id="",
-                transaction=(receipt or {}).get("transaction"),
-            )
-
-
-def _monotonic_at(unix_seconds: int) -> float:
-    return time.monotonic() + (unix_seconds - time.time())
-
-
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
-
-
-def _check_payment_origin(base_url: str) -> None:
-    """Money is signed only for requirements fetched over https (or from a loopback emulator)."""
-    parts = urllib.parse.urlsplit(base_url)
-    if parts.scheme != "https" and (parts.hostname or "") not in _LOOPBACK_HOSTS:
-        raise ConfigurationError(
-            f"refusing to sign a payment for {parts.scheme}://{parts.hostname}: payment "
-            "requirements must come over https (plain http is allowed only on loopback)"
-        )
+        amount = to_usd(amount_usd)
+        payees = None if allowed_payees is None else check_payees(allowed_payees)
+        timings = self._hooks.policy
+        check_payment_origin(self._client.base_url)
+        offers = await discover(self._client, timings.request_timeout if timings else 30.0)
+        offer = select_base_usdc(offers, allowed_payees=payees)
+        validate_amount(usd_to_base_units(amount), offer, allowed_payees=payees)
+        return offer

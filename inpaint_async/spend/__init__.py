@@ -9,14 +9,23 @@ Public entry points:
 
 * :func:`spender_id` (auth → id), :func:`open_ledger` (id, optional path → ledger),
   :func:`default_ledger_path` (the state-directory file of the CLI and long-running servers),
+  :func:`bind_ledger` (the one ledger the clients of a spender use in this process: a file chosen
+  first is joined by every client without a path; a second ledger with state is refused),
   :func:`forget_ledgers` (drop this process's ledgers: a fresh start for tests).
 * Edit spend: :meth:`SpendLedger.reserve_edit` / :meth:`~SpendLedger.commit_edit` /
   :meth:`~SpendLedger.release_edit`, checked against ``max_edit_spend_per_day_usd``.
-* Top-ups: :meth:`SpendLedger.record_authorization` (before a payment leaves; the cap check),
+* Top-ups: :class:`TopUpPolicy` (what a client may do by itself);
+  :meth:`SpendLedger.record_authorization` (before a payment leaves; the cap check, atomic with
+  the write), :meth:`~SpendLedger.check_authorization` (the same check, earlier, writing nothing),
   :meth:`~SpendLedger.record_outcome`, and the single-flight gate
-  :meth:`~SpendLedger.try_acquire_top_up` / :meth:`~SpendLedger.release_top_up`.
+  :meth:`~SpendLedger.try_acquire_top_up` / :meth:`~SpendLedger.release_top_up` (a lease with a
+  time limit, shared by every process using the file). The procedure that uses them is
+  ``inpaint_async.spend._topup`` (``execute_top_up`` inside ``SpendGuard.fly``); clients reach it
+  through the hooks they install (``inpaint_async.spend._hooks.WalletHooks``), users through
+  ``client.wallet.top_up()`` and a ``TopUpPolicy``. Another coordinator (a cluster one) uses the
+  same ledger methods: take the gate, check, record, send, record the outcome, release.
 * :meth:`SpendLedger.status` → :class:`SpendStatus`; :meth:`SpendLedger.register_caps`
-  (caps only tighten).
+  (caps only tighten: the strictest of the policies in use applies).
 
 Errors: :class:`~inpaint_async.SpendCapError` (a cap would be exceeded; nothing was sent or
 signed; :class:`~inpaint_async.TopUpLimitError` is its top-up form) and
@@ -34,6 +43,7 @@ from pathlib import Path
 from .._constants import H_AUTHORIZATION
 from .._exceptions import ConfigurationError, LedgerError, SpendCapError
 from ._ledger import DAY_SECONDS, MemoryStore, SpendLedger
+from ._policy import TopUpPolicy, to_usd
 from ._records import (
     AuthorizationRecord,
     EditReservation,
@@ -54,14 +64,19 @@ __all__ = [
     "SpendStatus",
     "TopUpGateState",
     "TopUpLease",
+    "TopUpPolicy",
+    "bind_ledger",
     "default_ledger_path",
     "forget_ledgers",
     "open_ledger",
     "spender_id",
+    "to_usd",
 ]
 
 _SPENDER = re.compile(r"0x[0-9a-f]{40}|key:[0-9a-f]{16}")
 _registry: dict[tuple[str, str | None], SpendLedger] = {}
+# The ledger the clients of each spender use in this process (see bind_ledger).
+_bound: dict[str, SpendLedger] = {}
 _registry_lock = threading.Lock()
 
 
@@ -143,6 +158,36 @@ def open_ledger(spender: str, path: str | os.PathLike[str] | None = None) -> Spe
         return ledger
 
 
+def bind_ledger(spender: str, path: str | os.PathLike[str] | None = None) -> SpendLedger:
+    """The one ledger the clients of ``spender`` use in this process, choosing it if needed.
+
+    ``path=None`` takes the ledger already in use for the spender (the in-memory one if none
+    is). A path takes that file, unless another ledger with recorded state is already in use
+    for the spender: two ledgers would each allow the full caps, so that is refused.
+
+    Raises:
+        ConfigurationError: another ledger of this spender is already in use.
+        LedgerError: the file cannot be used (see :func:`open_ledger`).
+    """
+    current = _bound.get(spender)
+    if path is None:
+        if current is None:
+            current = open_ledger(spender)
+            _bound.setdefault(spender, current)
+        return _bound[spender]
+    ledger = open_ledger(spender, path)
+    with _registry_lock:
+        current = _bound.get(spender)
+        if current is None or current is ledger or not current.holds_state():
+            _bound[spender] = ledger
+            return ledger
+    raise ConfigurationError(
+        f"wallet {spender} already uses the ledger {current.path or 'in memory'} in this "
+        f"process; refusing a second one ({ledger.path}): each would allow the full caps. Give "
+        "every client the same ledger (TopUpPolicy(ledger=...) or INPAINT_LEDGER)"
+    )
+
+
 def forget_ledgers() -> None:
     """Drop this process's ledgers: in-memory ones start empty again, files are closed (not
     changed). For tests, and for a deliberate reset of the in-memory ledger; never call it to
@@ -150,5 +195,6 @@ def forget_ledgers() -> None:
     with _registry_lock:
         ledgers = list(_registry.values())
         _registry.clear()
+        _bound.clear()
     for ledger in ledgers:
         ledger.close()

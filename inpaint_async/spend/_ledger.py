@@ -297,6 +297,19 @@ class SpendLedger:
 
     # -- signed authorizations --------------------------------------------------------------------
 
+    async def check_authorization(
+        self, kind: str, amount_usd: Decimal, *, caps: SpendCaps | None = None
+    ) -> None:
+        """Raise now what :meth:`record_authorization` would raise for such a payment.
+
+        A top-up calls it before discovering anything, so that a refusal costs no request; the
+        binding check is the one :meth:`record_authorization` makes atomically with the write.
+        """
+        now = self._clock()
+        effective = self._effective(kind, caps)
+        amount = _usd(amount_usd, "amount_usd")
+        await self._store.run(lambda t: _check_signing(t, kind, amount, effective, now))
+
     async def record_authorization(
         self,
         record: AuthorizationRecord,
@@ -309,8 +322,8 @@ class SpendLedger:
         For an automatic top-up (``record.kind == "auto"``) the strictest of the registered caps
         and ``caps`` is checked against what automatic top-ups have already signed (all of it,
         whatever the server answered), and no earlier automatic authorization may still be open
-        (sent, outcome unknown, not expired). A manual top-up is checked against ``caps`` only.
-        With ``lease``, the caller must still hold the top-up gate.
+        (sent, outcome unknown, not expired). A manual top-up is checked against ``caps`` only,
+        counting every signature. With ``lease``, the caller must still hold the top-up gate.
 
         Raises:
             TopUpLimitError: a cap would be exceeded; the payment must not be sent.
@@ -318,44 +331,19 @@ class SpendLedger:
             TopUpError: the lease was lost (it expired and another holder took the gate).
         """
         now = self._clock()
-        auto = record.kind == KIND_AUTO
-        effective = (self._caps if auto else SpendCaps()).strictest(caps or SpendCaps())
-        amount = record.amount_usd
+        effective = self._effective(record.kind, caps)
 
         def tx(t: Transaction) -> None:
             if lease is not None and t.gate().holder != lease.holder:
                 raise TopUpError("this top-up lost the ledger's top-up gate; nothing was signed")
-            records = [r for r in t.authorizations() if r.kind == record.kind or not auto]
-            total = sum((r.amount_usd for r in records), _ZERO)
-            day = sum((r.amount_usd for r in records if r.signed_at >= now - DAY_SECONDS), _ZERO)
-            for name, cap, counted in (
-                ("max_total_usd", effective.max_total_usd, total),
-                ("max_per_day_usd", effective.max_per_day_usd, day),
-            ):
-                if cap is not None and counted + amount > cap:
-                    window = "" if name == "max_total_usd" else " in the last 24 hours"
-                    raise TopUpLimitError(
-                        f"a top-up of ${amount} would bring what this wallet's "
-                        f"{'automatic ' if auto else ''}top-ups signed{window} to "
-                        f"${counted + amount}, above {name}=${cap}; nothing was signed",
-                        cap_name=name,
-                        cap_usd=cap,
-                        spent_usd=counted,
-                        requested_usd=amount,
-                    )
-            if auto:
-                for r in records:
-                    if r.is_open(now):
-                        raise SettlementPendingError(
-                            f"an earlier top-up of ${r.amount_usd} has an unknown outcome and "
-                            f"can still settle until {r.valid_before}; refusing to sign a "
-                            "second payment for the same need",
-                            amount_usd=r.amount_usd,
-                            valid_before=r.valid_before,
-                        )
+            _check_signing(t, record.kind, record.amount_usd, effective, now)
             t.insert_authorization(record)
 
         await self._store.run(tx)
+
+    def _effective(self, kind: str, caps: SpendCaps | None) -> SpendCaps:
+        base = self._caps if kind == KIND_AUTO else SpendCaps()
+        return base.strictest(caps or SpendCaps())
 
     async def record_outcome(self, nonce: str, outcome: Outcome) -> None:
         """Note what became of a recorded authorization (it keeps counting against the caps)."""
@@ -436,6 +424,46 @@ class SpendLedger:
             top_up_generation=gate.generation,
         )
 
+    def holds_state(self) -> bool:
+        """Whether anything was recorded or registered (a file always counts as holding some)."""
+        store = self._store
+        if isinstance(store, MemoryStore):
+            return bool(store.auths or store.edits) or self._caps != SpendCaps()
+        return True
+
     def close(self) -> None:
         """Release the store (the process-wide registry does this; rarely needed directly)."""
         self._store.close()
+
+
+def _check_signing(t: Transaction, kind: str, amount: Decimal, caps: SpendCaps, now: float) -> None:
+    """Refuse a signature the caps (or an open automatic authorization) do not allow."""
+    auto = kind == KIND_AUTO
+    records = [r for r in t.authorizations() if r.kind == kind or not auto]
+    total = sum((r.amount_usd for r in records), _ZERO)
+    day = sum((r.amount_usd for r in records if r.signed_at >= now - DAY_SECONDS), _ZERO)
+    for name, cap, counted in (
+        ("max_total_usd", caps.max_total_usd, total),
+        ("max_per_day_usd", caps.max_per_day_usd, day),
+    ):
+        if cap is not None and counted + amount > cap:
+            window = "" if name == "max_total_usd" else " in the last 24 hours"
+            raise TopUpLimitError(
+                f"a top-up of ${amount} would bring what this wallet's "
+                f"{'automatic ' if auto else ''}top-ups signed{window} to "
+                f"${counted + amount}, above {name}=${cap}; nothing was signed",
+                cap_name=name,
+                cap_usd=cap,
+                spent_usd=counted,
+                requested_usd=amount,
+            )
+    if auto:
+        for r in records:
+            if r.is_open(now):
+                raise SettlementPendingError(
+                    f"an earlier top-up of ${r.amount_usd} has an unknown outcome and can "
+                    f"still settle until {r.valid_before}; refusing to sign a second payment "
+                    "for the same need",
+                    amount_usd=r.amount_usd,
+                    valid_before=r.valid_before,
+                )

@@ -264,7 +264,7 @@ class Emulator:
             log.exception("emulator error on %s %s", request.method, request.path)
             response = web.json_response({"error": "Inference processing failed"}, status=500)
         if not response.prepared:
-            response.headers["CF-RAY"] = request_id
+            response.headers[C.H_CF_RAY] = request_id
             response.headers[C.H_VENICE_VERSION] = VENICE_VERSION
         record.status = response.status
         self._limits.count_failure(request, response)

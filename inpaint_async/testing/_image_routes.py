@@ -136,7 +136,7 @@ class ImageRoutes:
             return web.json_response({"error": TIMEOUT_TEXT}, status=504)
         headers.update(self._success_headers(caller, job, balance_before))
         headers["Content-Type"] = _images.sniff_content_type(data)
-        headers["CF-RAY"] = record.request_id
+        headers[C.H_CF_RAY] = record.request_id
         headers[C.H_VENICE_VERSION] = VENICE_VERSION
         if fault is not None and fault.kind == "truncate":
             response = web.StreamResponse(status=200, headers=headers)

@@ -9,8 +9,6 @@ from typing import Literal
 
 __all__ = ["Accounts", "LedgerEntry", "normalize_payer", "to_usd"]
 
-CENT = Decimal("0.000001")
-
 
 def to_usd(value: Decimal | float | str | int) -> Decimal:
     """Turn a user-given amount into a Decimal (floats go through `str` to stay exact)."""
@@ -48,9 +46,6 @@ class Accounts:
 
     def set_balance(self, payer: str, usd: Decimal | float | str | int) -> None:
         self._balances[normalize_payer(payer)] = to_usd(usd)
-
-    def has(self, payer: str) -> bool:
-        return normalize_payer(payer) in self._balances
 
     def balance_of(self, payer: str) -> Decimal:
         return self._balances.get(normalize_payer(payer), Decimal(0))

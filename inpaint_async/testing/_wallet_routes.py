@@ -89,7 +89,7 @@ class WalletRoutes:
                     "paymentId": state.payment_id,
                 },
             },
-            headers={"PAYMENT-RESPONSE": b64json(receipt)},
+            headers={C.H_PAYMENT_RESPONSE: b64json(receipt)},
         )
 
     @staticmethod
@@ -231,7 +231,9 @@ class WalletRoutes:
                     "5000000", pay_to=settings.pay_to, solana_network=C.SOLANA_CAIP2
                 ),
             }
-            return web.json_response(body, status=402, headers={"PAYMENT-REQUIRED": b64json(body)})
+            return web.json_response(
+                body, status=402, headers={C.H_PAYMENT_REQUIRED: b64json(body)}
+            )
         try:
             payment = decode_payment(header, pay_to=settings.pay_to, now=settings.clock())
         except PaymentError as exc:

@@ -106,7 +106,7 @@ def discovery_402(
             "docs": "https://docs.venice.ai/api-reference/endpoint/x402/top-up",
         },
     }
-    return ApiError(402, body, headers={"PAYMENT-REQUIRED": header})
+    return ApiError(402, body, headers={C.H_PAYMENT_REQUIRED: header})
 
 
 def low_credit_402(request: web.Request, balance: Decimal, *, pay_to: str, now: float) -> ApiError:
@@ -139,4 +139,4 @@ def low_credit_402(request: web.Request, balance: Decimal, *, pay_to: str, now: 
     }
     header = _payment_required(request, "Insufficient x402 balance", pay_to=pay_to, now=now)
     header["extensions"] = {"sign-in-with-x": challenge}
-    return ApiError(402, body, headers={"PAYMENT-REQUIRED": b64json(header)})
+    return ApiError(402, body, headers={C.H_PAYMENT_REQUIRED: b64json(header)})

@@ -1,16 +1,12 @@
-"""Pydantic models users annotate with: results, parameters, catalogue and 402 bodies."""
+"""Pydantic models users annotate with: results, request parameters and the model catalogue.
 
-from .catalogue import (
-    CatalogueDeprecation,
-    InputImagesPricing,
-    Model,
-    ModelCatalogue,
-    ModelConstraints,
-    ModelPricing,
-    ModelSpec,
-    Price,
-)
-from .params import AspectRatio, OutputFormatChoice, Quality, Resolution
+The 402 bodies live in :mod:`inpaint_async.x402.models`. The catalogue's models load on first use
+(the edit path never needs them).
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from .params import AspectRatio, Endpoint, OutputFormatChoice, Quality, Resolution
 from .results import (
     BackgroundRemoveResult,
     EditResult,
@@ -22,11 +18,38 @@ from .results import (
     UpscaleResult,
 )
 
+if TYPE_CHECKING:
+    from .catalogue import (
+        CatalogueDeprecation,
+        InputImagesPricing,
+        Model,
+        ModelCatalogue,
+        ModelConstraints,
+        ModelPricing,
+        ModelSpec,
+        Price,
+    )
+
+_CATALOGUE = frozenset(
+    {"CatalogueDeprecation", "InputImagesPricing", "Model", "ModelCatalogue", "ModelConstraints",
+     "ModelPricing", "ModelSpec", "Price"}
+)  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CATALOGUE:
+        from . import catalogue
+
+        return getattr(catalogue, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "AspectRatio",
     "BackgroundRemoveResult",
     "CatalogueDeprecation",
     "EditResult",
+    "Endpoint",
     "ImageResult",
     "InputImagesPricing",
     "Model",

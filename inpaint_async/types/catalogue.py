@@ -19,8 +19,7 @@ from pydantic import ConfigDict, Field
 from .results import ResponseModel
 
 if TYPE_CHECKING:
-    from .._pricing import Endpoint
-    from .params import Quality, Resolution
+    from .params import Endpoint, Quality, Resolution
 
 __all__ = [
     "CatalogueDeprecation",
@@ -152,7 +151,7 @@ class Model(_CatalogueModel):
         enhance_prompt: bool = False,
         endpoint: Endpoint = "edit",
     ) -> Decimal:
-        """The USD price of one request to this model (see :func:`inpaint_async._pricing`)."""
+        """The USD price of one request to this model (see :func:`inpaint_async.estimate_cost`)."""
         from .._pricing import estimate_cost
 
         return estimate_cost(

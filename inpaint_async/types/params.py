@@ -32,6 +32,8 @@ Resolution = Literal["1K", "2K", "4K"]
 """``resolution=``: the tiers models offer (``constraints.resolutions``)."""
 Quality = Literal["low", "medium", "high"]
 """``quality=``: the tiers quality models offer (``constraints.qualities``)."""
+Endpoint = Literal["edit", "multi_edit"]
+"""``endpoint=`` of ``estimate_cost``: the image endpoints priced and checked by the catalogue."""
 
 
 class EditParams(RequestModel):

@@ -1,4 +1,14 @@
-"""x402: the 402 models and their classification, and top-up payment building (pure, no I/O)."""
+"""x402: the 402 bodies and their classification, and top-up payment building. Pure, no I/O.
+
+- :mod:`.models` and :mod:`._parse`: the 402 and wallet-endpoint bodies as pydantic models, and the
+  402 → typed error classification;
+- :mod:`.payment`: rail selection, amount checks and the EIP-3009 authorization header.
+
+Topping up (:class:`~inpaint_async.TopUpPolicy`, the ledger that holds the money state, the top-up
+procedure) lives in :mod:`inpaint_async.spend`.
+
+``import inpaint_async`` loads none of this: it loads when a wallet tops up or a 402 is parsed.
+"""
 
 from ._parse import payment_required_error
 from .models import (

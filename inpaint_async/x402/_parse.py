@@ -64,7 +64,7 @@ def _model(cls: type[PaymentRequiredBody] | type[WalletCreditRequired], data: An
 def payment_required_error(
     message: str, *, body: Any, headers: Mapping[str, str], request_id: str | None
 ) -> PaymentRequiredError:
-    """Build the typed error for a 402 (reference §2.1); parsing never raises.
+    """Build the typed error for a 402 (the three shapes of docs/errors.md); parsing never raises.
 
     ``code == "PAYMENT_REQUIRED"`` → :class:`WalletCreditError`; else ``x402Version`` present →
     :class:`X402DiscoveryError`; else a plain ``error`` text → :class:`InsufficientBalanceError`.

@@ -1,8 +1,9 @@
 """Top-up payments: rail selection, amount checks and the EIP-3009 authorization. Pure, no I/O.
 
-Only USDC on Base is ever signed for; the rail is checked before every signature (reference
-§3.2). The header is the hybrid shape Venice's reference client sends (v1 layout with
-``x402Version: 2``), byte-compatible with reference §9.2.
+Only USDC on Base is ever signed for; the rail (scheme ``exact``, network ``eip155:8453``, the USDC
+contract, the amount and the payee) is checked before every signature. The header is the hybrid
+shape Venice's own client sends (the v1 layout with ``x402Version: 2``), byte for byte; the
+golden tests in ``tests/x402`` pin it. docs/wallet.md describes the top-up.
 """
 
 from __future__ import annotations
@@ -173,21 +174,28 @@ def _problem(req: PaymentRequirement, *, allow_testnet: bool) -> str | None:
 
 
 def select_base_usdc(
-    accepts: Iterable[PaymentRequirement | Mapping[str, Any]], *, allow_testnet: bool = False
+    accepts: Iterable[PaymentRequirement | Mapping[str, Any]],
+    *,
+    allow_testnet: bool = False,
+    allowed_payees: Iterable[str] | None = None,
 ) -> PaymentRequirement:
     """Pick the USDC-on-Base entry of ``accepts``, checking everything a signature depends on.
 
     Keeps only ``scheme == "exact"``, network ``eip155:8453`` or ``base``, asset USDC on Base
     (case-insensitive), ``extra`` absent or ``{"name": "USD Coin", "version": "2"}``, a valid
     non-zero ``payTo`` and a positive minimum amount. Never falls back to another entry.
+    With ``allowed_payees``, an entry paying anyone else is skipped, so the pinned offer is
+    chosen wherever the server lists it (a decoy listed first changes nothing).
 
     Args:
         accepts: the ``accepts`` list of a discovery 402, as models or raw dicts.
         allow_testnet: also accept Base Sepolia (for emulators; never against Venice).
+        allowed_payees: only entries whose ``payTo`` is one of these (case-insensitive).
 
     Raises:
         PaymentRailError: no entry qualifies; the message lists why each was refused.
     """
+    pinned = None if allowed_payees is None else {p.lower() for p in allowed_payees}
     reasons: list[str] = []
     for index, entry in enumerate(accepts):
         req: PaymentRequirement | None
@@ -202,6 +210,8 @@ def select_base_usdc(
             reasons.append(f"#{index}: not a payment requirement")
             continue
         problem = _problem(req, allow_testnet=allow_testnet)
+        if problem is None and pinned is not None and (req.pay_to or "").lower() not in pinned:
+            problem = f"payTo {req.pay_to} is not a pinned payee"
         if problem is None:
             return req
         reasons.append(f"#{index} ({req.network[:40]!r}): {problem}")

@@ -365,3 +365,19 @@ async def test_signatures_due_together_are_spread_over_loop_passes(
     tick.cancel()
     assert len({h["sign-in-with-x"] for h in headers}) == 5
     assert len(set(signed_in_pass)) == 5, signed_in_pass
+
+
+@pytest.mark.parametrize("seed", ["11", "a7", "fe"])
+def test_cached_key_signs_the_same_bytes_as_eth_account(seed: str) -> None:
+    """The cached coincurve key gives byte-identical signatures to LocalAccount.sign_message."""
+    import base64
+    import json
+
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+
+    key = "0x" + seed * 32
+    wallet = WalletAuth(key, nonce_factory=lambda: "0123456789abcdef")
+    header = json.loads(base64.b64decode(wallet.sign_in(VECTOR_URL)))
+    expected = Account.sign_message(encode_defunct(text=header["message"]), private_key=key)
+    assert header["signature"] == "0x" + bytes(expected.signature).hex()

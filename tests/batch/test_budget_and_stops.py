@@ -39,6 +39,7 @@ async def test_budget_stops_within_one_job_price(make_emulator, tmp_path: Path) 
     assert charged == summary.spent_usd == price * summary.succeeded
     assert budget - price < charged <= budget
     assert summary.stopped_reason is not None and "budget" in summary.stopped_reason
+    assert summary.stopped_by == "budget"
     assert summary.not_started == 100 - summary.succeeded
 
 
@@ -64,6 +65,7 @@ async def test_a_401_stops_new_launches(make_emulator, tmp_path: Path) -> None:
         runner = client.batch(jobs_for(tmp_path, 50), concurrency=3, estimator=lambda j: 0)
         summary = await runner.run()
     assert isinstance(summary.stop_error, AuthenticationError)
+    assert summary.stopped_by == "error"
     assert 1 <= summary.failed <= 3
     assert summary.not_started == 50 - summary.failed
     assert not summary.ok

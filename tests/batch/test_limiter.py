@@ -77,3 +77,13 @@ def test_an_overload_retry_after_pauses_launches() -> None:
     limiter = AdaptiveLimiter(clock=clock)
     limiter.observe(429, {"retry-after": "3"})
     assert limiter._wait_needed() == pytest.approx(3)
+
+
+def test_try_acquire_takes_a_free_slot_and_refuses_a_full_limit() -> None:
+    """The launcher's no-wait path: a slot while under the limit, nothing taken at the limit."""
+    limiter = AdaptiveLimiter(2)
+    assert limiter.try_acquire() and limiter.try_acquire()
+    assert not limiter.try_acquire()
+    assert limiter.in_flight == 2
+    limiter.release()
+    assert limiter.try_acquire()

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 WALLET_KEY = "0x" + "7c" * 32
@@ -49,3 +50,12 @@ async def run_cli(
     out, err = await asyncio.wait_for(proc.communicate(stdin or b""), timeout)
     assert proc.returncode is not None
     return Run(proc.returncode, out.decode(), err.decode())
+
+
+@pytest.fixture(autouse=True)
+def _state_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The CLI keeps a wallet's spend ledger in the state directory: a fresh one per test,
+    never the real ~/.local/state (clean_env copies os.environ, so the CLI sees it)."""
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    return state

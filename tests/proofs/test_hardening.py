@@ -50,8 +50,8 @@ from inpaint_async._exceptions import (
     APIStatusError,
     BadRequestError,
     SpendCapError,
-    make_status_error,
 )
+from inpaint_async._response import make_status_error
 from inpaint_async.batch import (
     AdaptiveLimiter,
     BatchRunner,
@@ -61,7 +61,7 @@ from inpaint_async.batch import (
     manifest_jobs,
     read_journal,
 )
-from inpaint_async.batch._runner import _prepare_output
+from inpaint_async.batch._outputs import OutputFolders
 from inpaint_async.cli import main as cli_main
 from inpaint_async.testing._catalogue import build_catalogue
 
@@ -421,7 +421,7 @@ def test_cleanup_never_deletes_another_outputs_temp_file(
     live.write_bytes(b"a paid image being written")
     stale = tmp_path / f".{other}.zz99yy88.part"
     stale.write_bytes(b"left by a killed run")
-    _prepare_output(tmp_path / other)
+    OutputFolders().prepare(tmp_path / other)
     assert live.exists()
     assert not stale.exists()
 

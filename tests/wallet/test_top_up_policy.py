@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
-import inpaint_async.resources.wallet as wallet_module
+import inpaint_async.spend._topup as wallet_module
 from inpaint_async import (
     SettlementPendingError,
     TopUpLimitError,
     WalletAuth,
     WalletCreditError,
 )
+from inpaint_async.spend._hooks import _background
 from inpaint_async.testing import FaultPlan
 
 from .conftest import PNG, client_for, fast_policy, paths
@@ -177,7 +178,7 @@ async def test_below_usd_tops_up_before_any_402_from_the_balance_header(
     async with client_for(emu, wallet, top_up=policy) as client:
         for i in range(3):
             await client.images.edit(PNG, f"hat {i}")  # 0.26, then below 0.25
-        await client.wallet._coordinator.wait_idle()
+        await client._wallet_hooks.wait_idle()
         assert len(emu.credits_for(wallet.address)) == 1
         assert client.wallet.last_known_balance is not None
         assert client.wallet.last_known_balance >= Decimal(5)
@@ -193,9 +194,9 @@ async def test_below_usd_polls_the_balance_when_the_header_is_absent(
     policy = fast_policy(amount_usd=5, max_total_usd=50, below_usd=1, balance_poll_interval=3600)
     async with client_for(emu, wallet, top_up=policy) as client:
         await client.images.edit(PNG, "hat")
-        await client.wallet._coordinator.wait_idle()
+        await client._wallet_hooks.wait_idle()
         await client.images.edit(PNG, "hat again")  # poll interval not over: no second poll
-        await client.wallet._coordinator.wait_idle()
+        await client._wallet_hooks.wait_idle()
     assert len(paths(emu, "/x402/balance")) == 1
     assert len(emu.credits_for(wallet.address)) == 1
 
@@ -206,15 +207,16 @@ async def test_close_cancels_background_wallet_work(make_emulator: Any, wallet: 
     emu.fund_wallet(wallet.address, "10")  # well above below_usd: polls never top up
     policy = fast_policy(amount_usd=5, max_total_usd=50, below_usd=1, balance_poll_interval=0.001)
     client = client_for(emu, wallet, top_up=policy)
-    coordinator = client.wallet._coordinator
+    hooks = client._wallet_hooks
+    assert hooks is not None
     await client.images.edit(PNG, "hat")
-    await coordinator.wait_idle()
+    await hooks.wait_idle()
     emu.faults = FaultPlan(script={"/x402/balance": ["latency:30"]})
     await asyncio.sleep(0.01)
     await client.images.edit(PNG, "hat again")  # schedules a balance poll that will hang
-    assert coordinator._background
+    assert _background[client._transport]
     await client.close()
-    assert not coordinator._background
+    assert not _background[client._transport]
     assert emu.credits_for(wallet.address) == []
 
 
@@ -228,5 +230,5 @@ async def test_a_balance_poll_does_not_schedule_another(
     async with client_for(emu, wallet, top_up=policy) as client:
         await client.images.edit(PNG, "hat")
         await asyncio.sleep(0.2)  # a chain of polls would show up here
-        await client.wallet._coordinator.wait_idle()
+        await client._wallet_hooks.wait_idle()
     assert len(paths(emu, "/x402/balance")) == 1

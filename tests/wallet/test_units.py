@@ -17,12 +17,14 @@ from inpaint_async import (
     InsufficientBalanceError,
     RetryPolicy,
     SettlementFailedError,
+    TopUpLimitError,
     TopUpPolicy,
     ValidationError,
     WalletAuth,
     WalletCreditError,
     X402DiscoveryError,
 )
+from inpaint_async.spend._hooks import AttemptTicket
 from inpaint_async.x402._parse import payment_required_error
 
 from .conftest import KEY, fast_policy
@@ -71,11 +73,15 @@ def test_top_up_policy_needs_a_wallet_and_a_policy_object() -> None:
 
 
 def test_derived_clients_share_the_wallet_state() -> None:
-    """with_options() keeps one coordinator (balance, committed total) per wallet."""
+    """with_options() and a second root client use one ledger and one guard per wallet."""
     client = InpaintClient(auth=WalletAuth(KEY), top_up=fast_policy())
     derived = client.with_options(read_timeout=5)
-    assert derived.wallet._coordinator is client.wallet._coordinator
-    assert derived._payment_hook is not None
+    other_root = InpaintClient(auth=WalletAuth(KEY))
+    assert derived._wallet_hooks is not None and client._wallet_hooks is not None
+    assert other_root._wallet_hooks is not None
+    assert derived._wallet_hooks.ledger is client._wallet_hooks.ledger
+    assert other_root._wallet_hooks.guard is client._wallet_hooks.guard
+    assert derived._wallet_hooks.policy is not None
 
 
 def _402(body: Any) -> Any:
@@ -90,15 +96,19 @@ async def test_only_a_wallet_credit_402_triggers_a_top_up(monkeypatch: pytest.Mo
     client = InpaintClient(auth=WalletAuth(KEY), top_up=fast_policy())
     calls: list[Any] = []
 
-    async def fake_top_up(policy: TopUpPolicy) -> Any:
+    async def fake_top_up(policy: TopUpPolicy, sent_at: float | None) -> Any:
         calls.append(policy)
         from inpaint_async import TopUpResult
 
         return TopUpResult(wallet_address="0x", amount_credited=Decimal(5), payment_id="p")
 
-    monkeypatch.setattr(client.wallet, "_auto_top_up", fake_top_up)
-    hook = client._payment_hook
-    assert hook is not None
+    hooks = client._wallet_hooks
+    assert hooks is not None
+    monkeypatch.setattr(hooks, "_fly", fake_top_up)
+
+    async def hook(exc: Any, topped_up: int) -> bool:
+        return await hooks.payment_required(exc, topped_up, AttemptTicket())
+
     shape_a = _402({"x402Version": 2, "accepts": [], "error": "Authentication required"})
     shape_c = _402({"error": "Insufficient USD or Diem balance to complete request."})
     diem = _402({**SHAPE_B, "diemBalanceUsd": 5})
@@ -118,7 +128,7 @@ async def test_only_a_wallet_credit_402_triggers_a_top_up(monkeypatch: pytest.Mo
 async def test_settlement_failed_is_a_typed_retryable_error(
     serve_app: Callable[[web.Application], Awaitable[str]],
 ) -> None:
-    """402 SETTLEMENT_FAILED raises SettlementFailedError; the commitment is released."""
+    """402 SETTLEMENT_FAILED raises SettlementFailedError; the signature still counts."""
     settlements: list[str] = []
 
     async def top_up(request: web.Request) -> web.Response:
@@ -157,11 +167,18 @@ async def test_settlement_failed_is_a_typed_retryable_error(
         retry=RetryPolicy.no_retry(),
         top_up=fast_policy(amount_usd=5, max_total_usd=5),
     ) as client:
+        hooks = client._wallet_hooks
+        assert hooks is not None
         with pytest.raises(SettlementFailedError):
-            await client.wallet._auto_top_up(client.top_up_policy)  # type: ignore[arg-type]
-        assert client.wallet.committed_top_ups_usd == 0
-        with pytest.raises(SettlementFailedError):  # the caller may retry: a new payment
+            await hooks.payment_required(_402(SHAPE_B), 0, AttemptTicket())
+        # The authorization stays valid until validBefore: it counts, and fills the $5 cap.
+        assert client.wallet.committed_top_ups_usd == 5
+        with pytest.raises(TopUpLimitError):
+            await hooks.payment_required(_402(SHAPE_B), 0, AttemptTicket())
+        with pytest.raises(SettlementFailedError):  # a manual retry is the caller's choice
             await client.wallet.top_up(5)
+        status = await client.wallet.spend_status()
+        assert status.signed_total_usd == 10 and status.auto_signed_total_usd == 5
     assert len(settlements) == 2 and settlements[0] != settlements[1]
 
 

@@ -15,8 +15,8 @@ from inpaint_async._exceptions import (
     PaymentRequiredError,
     WalletCreditError,
     X402DiscoveryError,
-    make_status_error,
 )
+from inpaint_async._response import make_status_error
 from inpaint_async.x402 import PaymentRequiredBody, WalletCreditRequired, payment_required_error
 
 RECEIVER = "0x2670B922ef37C7Df47158725C0CC407b5382293F"

@@ -1,0 +1,54 @@
+"""File helpers shared by the inputs, the transport and the batch runner (no aiohttp).
+
+:func:`open_regular` opens a path without ever blocking the event loop on a FIFO; temp files of
+``output=`` are named ``.<output>.<8 random characters>.part`` and :func:`is_part_file_of` matches
+them exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from typing import IO
+
+__all__ = ["is_part_file_of", "open_regular"]
+
+
+def open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
+    """Open a file for reading without ever blocking, and only if it is a regular file.
+
+    ``O_NONBLOCK`` makes opening a FIFO return at once instead of waiting for a writer; the
+    ``fstat`` then refuses it (and devices, sockets) with ``IsADirectoryError`` for a folder and
+    ``OSError(EINVAL)`` for anything else that is not a regular file.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        if not stat.S_ISREG(mode):
+            raise OSError(22, "not a regular file", str(path))
+        if flags & getattr(os, "O_NONBLOCK", 0):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+_PART_RANDOM = re.compile(r"[a-z0-9_]{8}")
+
+
+def is_part_file_of(name: str, output_name: str) -> bool:
+    """Whether ``name`` is a temp file :func:`_stream_to_temp` ``inpaint_async._transport`` made for
+    ``output_name``.
+
+    Exact matching, no glob: ``photo[1].png`` must not match the temp file of ``photo1.png``,
+    and ``*`` must not match every job's.
+    """
+    prefix = f".{output_name}."
+    if not (name.startswith(prefix) and name.endswith(".part")):
+        return False
+    return bool(_PART_RANDOM.fullmatch(name[len(prefix) : -len(".part")]))
