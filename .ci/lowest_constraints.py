@@ -15,6 +15,13 @@ import sys
 import tomllib
 from pathlib import Path
 
+#: Where an extra's own dependency needs more than our floor, the lowest version that installs
+#: together with everything else (uv's "lowest-direct" would pick the same). The floor itself
+#: still holds for an install without that extra. Checked by `pip install --dry-run`.
+RAISED_BY_EXTRAS = {
+    "pydantic": "2.12",  # mcp 2.3 needs pydantic>=2.12
+}
+
 _FLOOR = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*([^;]*)")
 
 
@@ -49,7 +56,8 @@ def _canonical(name: str) -> str:
 
 def main() -> int:
     root = Path(__file__).resolve().parent.parent
-    for name, version in sorted(floors(root / "pyproject.toml").items()):
+    pins = {**floors(root / "pyproject.toml"), **RAISED_BY_EXTRAS}
+    for name, version in sorted(pins.items()):
         print(f"{name}=={version}")
     return 0
 
