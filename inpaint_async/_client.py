@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import time
 import urllib.parse
 from collections.abc import AsyncIterable, Iterable, Mapping
 from contextlib import nullcontext
@@ -456,10 +457,22 @@ class InpaintClient:
         topped_up = 0
         while True:
             try:
-                return await policy.call(
+                # The first attempt is awaited here, one coroutine from the caller to the
+                # transport; only a failure enters the retry policy (tenacity then drives every
+                # retry, each a fresh _attempt: new auth headers, the body replayed).
+                # RetryPolicy.call is the same thing for other callers.
+                started = time.monotonic()
+                first: Exception
+                try:
+                    return await self._attempt(options, ticket)
+                except Exception as exc:
+                    first = exc
+                return await policy.after_failure(
+                    first,
                     lambda: self._attempt(options, ticket),
                     idempotent=options.is_idempotent,
                     describe=f"{options.method} {options.path}",
+                    started=started,
                 )
             except PaymentRequiredError as exc:
                 hooks = self._wallet_hooks

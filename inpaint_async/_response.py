@@ -67,7 +67,7 @@ from ._headers import (
     parse_retry_after,
     rate_limit_state,
 )
-from ._inputs import image_size, sniff_image_type
+from ._inputs import image_size, sniff_head, sniff_image_type
 from ._wire import RawResponse
 
 if TYPE_CHECKING:
@@ -99,7 +99,8 @@ def _discard(raw: RawResponse) -> None:
 
 
 def _head(raw: RawResponse) -> bytes:
-    return raw.head or raw.content[:65536]
+    # 4 KB (64 KB for a JPEG with its size marker further on): what the checks below read.
+    return raw.head or sniff_head(raw.content)
 
 
 def _size(raw: RawResponse) -> int:
