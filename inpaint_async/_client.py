@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
     from ._transport import Transport
     from .batch import BatchRunner, EditJob
+    from .coordination import Coordinator
     from .resources.images import Images
     from .resources.models import Models
     from .resources.wallet import Wallet
@@ -186,6 +187,9 @@ class InpaintClient:
         trust_env: Read those proxy variables (default ``True``); ``~/.netrc`` is never read.
         verify: TLS trust: ``True`` (system CAs, ``SSL_CERT_FILE``), a CA bundle path, an
             ``ssl.SSLContext``, or ``False`` (no verification; never against the real API).
+        coordinator: A :class:`~inpaint_async.coordination.Coordinator` shared with other
+            clients or processes (in-flight slots, the rate window, single-flight top-ups).
+            Without one, those guarantees hold within this client and its derived clients.
     """
 
     def __init__(
@@ -207,6 +211,7 @@ class InpaintClient:
         proxy: str | None = None,
         trust_env: bool = True,
         verify: Verify = True,
+        coordinator: Coordinator | None = None,
         _transport: Transport | None = None,
         _shared: dict[str, Any] | None = None,
     ) -> None:
@@ -245,6 +250,7 @@ class InpaintClient:
         self._transport = _transport
         # State shared by this client and every client derived with with_options().
         self._shared: dict[str, Any] = _shared if _shared is not None else {}
+        self.coordinator: Coordinator | None = coordinator
         self._base_headers = {
             "user-agent": f"inpaint-async/{__version__}",
             "accept": "image/*, application/json",
@@ -314,6 +320,7 @@ class InpaintClient:
             attempt_timeout=pick(attempt_timeout, self.timeouts.total),
             max_image_bytes=pick(max_image_bytes, self.limits.image),
             max_json_bytes=pick(max_json_bytes, self.limits.json),
+            coordinator=self.coordinator,
             _transport=self._transport,
             _shared=self._shared,
         )
@@ -394,10 +401,13 @@ class InpaintClient:
         """A :class:`~inpaint_async.batch.BatchRunner` for ``jobs`` on this client.
 
         Iterate it for each job's outcome as it completes (or ``await runner.run()``); the
-        options (``concurrency``, ``budget_usd``, ``journal``, ...) are the runner's.
+        options (``concurrency``, ``budget_usd``, ``journal``, ``coordinator``, ...) are the
+        runner's. The runner uses the client's coordinator unless given another.
         """
         from .batch import BatchRunner
 
+        if self.coordinator is not None:
+            options.setdefault("coordinator", self.coordinator)
         return BatchRunner(self, jobs, **options)
 
     def _wire_wallet(self, is_root: bool) -> None:
@@ -413,6 +423,13 @@ class InpaintClient:
         if not isinstance(self._auth, WalletAuth):
             if policy is not None and is_root:
                 raise ConfigurationError("top_up needs a wallet: pass auth=WalletAuth(...)")
+            policy = None
+        if self.coordinator is not None:
+            from . import coordination
+
+            coordination.install(self, self.coordinator, policy)
+            return
+        if not isinstance(self._auth, WalletAuth):
             return
         from .spend._hooks import WalletHooks
 

@@ -38,6 +38,7 @@ from .resources.wallet import Wallet
 
 if TYPE_CHECKING:
     from .batch import BatchSummary, EditJob
+    from .coordination import Coordinator
     from .spend import TopUpPolicy
     from .types.catalogue import ModelCatalogue
     from .x402.models import TopUpResult, WalletBalance, WalletTransaction
@@ -224,6 +225,7 @@ class SyncInpaintClient(_SyncResource[InpaintClient]):
         proxy: str | None = None,
         trust_env: bool = True,
         verify: Verify = True,
+        coordinator: Coordinator | None = None,
     ) -> None:
         client = InpaintClient(
             auth,
@@ -241,6 +243,7 @@ class SyncInpaintClient(_SyncResource[InpaintClient]):
             proxy=proxy,
             trust_env=trust_env,
             verify=verify,
+            coordinator=coordinator,
         )
         super().__init__(client, _LoopThread())
         self._client = client

@@ -7,6 +7,7 @@ import inspect
 import json
 import math
 import os
+import secrets
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from ._outputs import OutputFolders
 if TYPE_CHECKING:
     from .._client import InpaintClient
     from .._wire import RawResponse
+    from ..coordination import Coordinator, Reservation
     from ..types.results import EditResult
 
 __all__ = [
@@ -262,6 +264,10 @@ class BatchRunner:
             :class:`~inpaint_async.PriceError`, naming the model, before anything is sent).
         fsync: fsync journal records (default ``True``).
         on_event: Called with a :class:`BatchEvent` on every launch, outcome, pause and stop.
+        coordinator: A :class:`~inpaint_async.coordination.Coordinator` shared with other
+            runners or processes: it becomes the journal (each job is claimed from it right
+            before it is sent, and its outcome recorded there) and holds the budget (each
+            job's price is reserved from it). Not combined with ``journal``.
     """
 
     def __init__(
@@ -280,7 +286,13 @@ class BatchRunner:
         fsync: bool = True,
         on_event: Callable[[BatchEvent], None] | None = None,
         allow_unpriced: bool = False,
+        coordinator: Coordinator | None = None,
     ) -> None:
+        if coordinator is not None and journal is not None:
+            raise ConfigurationError(
+                "pass either journal= or coordinator= (the coordinator keeps the journal)"
+            )
+        self._coordinator = coordinator
         self._client = client
         self._jobs = jobs
         wallet_cap = getattr(client.auth, "max_in_flight", None)
@@ -432,9 +444,13 @@ class BatchRunner:
                     self._finish(outcomes, JobOutcome(job, jid, "skipped", reason=skip.reason))
                     continue
                 self._queued += 1
+                reservation: Reservation | None = None
                 try:
                     estimate = await self._estimate(job)
-                    await self._wait_budget(estimate)
+                    if self._coordinator is not None:
+                        reservation = await self._reserve(estimate)
+                    else:
+                        await self._wait_budget(estimate)
                     await self._wait_top_up()
                     if self._stop.is_set():
                         raise _Stopped
@@ -442,12 +458,14 @@ class BatchRunner:
                         await self._until_stopped(self.limiter.acquire(), self.limiter.release)
                 except _Stopped:
                     self._queued -= 1
+                    if reservation is not None and self._coordinator is not None:
+                        await self._coordinator.release(reservation)
                     break
                 self._queued -= 1
                 self._consumed += 1
                 self._reserved += estimate or 0
                 task = asyncio.get_running_loop().create_task(
-                    self._run_job(job, jid, estimate, outcomes, fingerprint)
+                    self._run_job(job, jid, estimate, outcomes, fingerprint, reservation)
                 )
                 self._tasks.add(task)
                 task.add_done_callback(self._job_ended)
@@ -598,6 +616,24 @@ class BatchRunner:
             await self._until_stopped(self._changed.wait())
         self._set_paused(None)
 
+    async def _reserve(self, estimate: Decimal | None) -> Reservation | None:
+        """Reserve the job's price from the coordinator's budget (shared by every runner)."""
+        budget = self.budget_usd
+        if budget is None or estimate is None or self._coordinator is None:
+            return None
+        if self._stop.is_set():
+            raise _Stopped
+        reservation = await self._coordinator.reserve(estimate, budget_usd=budget)
+        if reservation is None:
+            self._stop_run(
+                "budget",
+                f"budget reached: the coordinator's spend leaves less than ${estimate} of "
+                f"${budget}",
+                None,
+            )
+            raise _Stopped
+        return reservation
+
     async def _wait_top_up(self) -> None:
         hooks = self._client._wallet_hooks
         if hooks is not None and hooks.paused:
@@ -663,21 +699,42 @@ class BatchRunner:
         estimate: Decimal | None,
         outcomes: asyncio.Queue[JobOutcome | None],
         fingerprint: str | None = None,
+        reservation: Reservation | None = None,
     ) -> None:
         started = time.monotonic()
-        journal = self._journal
+        journal: Journal | _CoordinatorJournal | None = self._journal
+        coordinator = self._coordinator
         outcome: JobOutcome
         try:
             try:
                 self._outputs.prepare(job.output)
-                if journal is not None:
+                if coordinator is not None:
+                    journal = _CoordinatorJournal(coordinator)
+                    # Claimed right before sending: the claim journals `sent` (durably) unless
+                    # the coordinator's journal says the job is done or may have been charged.
+                    claim = await coordinator.claim(
+                        jid,
+                        owner=secrets.token_hex(8),
+                        rerun_unknown=self.rerun_unknown,
+                        fields={"output": str(job.output), **_job_fields(job)},
+                    )
+                    if not claim.run:
+                        if claim.decision == "skip-unknown":
+                            self.summary.skipped_unknown += 1
+                        outcome = JobOutcome(job, jid, "skipped", reason=claim.reason)
+                        self._settle(outcome, estimate)
+                        await self._settle_reservation(reservation, outcome)
+                        self._finish(outcomes, outcome)
+                        return
+                elif journal is not None:
                     # Durable before the request leaves: a crash can never hide a paid request.
                     await journal.append(
                         jid, "sent", output=str(job.output), fingerprint=fingerprint,
                         **_job_fields(job),
                     )  # fmt: skip
             except asyncio.CancelledError:
-                if journal is not None:
+                # (With a coordinator, a claim already journalled stays `sent`: unknown.)
+                if isinstance(journal, Journal):
                     journal.append_now(
                         jid, "failed", output=str(job.output),
                         error={"type": "Cancelled", "message": "cancelled before sending",
@@ -687,15 +744,28 @@ class BatchRunner:
             except OSError as exc:
                 outcome = JobOutcome(job, jid, "failed", error=exc, reason=str(exc))
                 self._settle(outcome, estimate)
+                await self._settle_reservation(reservation, outcome)
                 self._finish(outcomes, outcome)
                 return
             outcome = await self._edit(job, jid, estimate, started)
         finally:
             self.limiter.release()
         self._settle(outcome, estimate)
+        await self._settle_reservation(reservation, outcome)
         if journal is not None:
             await self._journal_outcome(journal, outcome)
         self._finish(outcomes, outcome)
+
+    async def _settle_reservation(
+        self, reservation: Reservation | None, outcome: JobOutcome
+    ) -> None:
+        """Commit a coordinator reservation for a job that may have been charged, else release."""
+        if reservation is None or self._coordinator is None:
+            return
+        if outcome.status in ("succeeded", "outcome_unknown"):
+            await self._coordinator.commit(reservation, reservation.amount_usd)
+        else:
+            await self._coordinator.release(reservation)
 
     async def _edit(
         self, job: EditJob, jid: str, estimate: Decimal | None, started: float
@@ -759,7 +829,9 @@ class BatchRunner:
             self._spent += estimate
         self._changed.set()
 
-    async def _journal_outcome(self, journal: Journal, outcome: JobOutcome) -> None:
+    async def _journal_outcome(
+        self, journal: Journal | _CoordinatorJournal, outcome: JobOutcome
+    ) -> None:
         jid, output = outcome.job_id, str(outcome.job.output)
         if outcome.status == "succeeded":
             result = outcome.result
@@ -806,6 +878,16 @@ class BatchRunner:
     ) -> None:
         if self._on_event is not None:
             self._on_event(BatchEvent(kind, self.progress(), outcome=outcome, message=message))
+
+
+class _CoordinatorJournal:
+    """Outcome records go to the coordinator, the journal's single writer."""
+
+    def __init__(self, coordinator: Coordinator) -> None:
+        self._coordinator = coordinator
+
+    async def append(self, job: str, state: Any, **fields: Any) -> None:
+        await self._coordinator.record(job, state, **fields)
 
 
 async def catalogue_estimate(client: InpaintClient, job: EditJob) -> Decimal:

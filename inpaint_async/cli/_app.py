@@ -1,4 +1,4 @@
-"""The ``inpaint-async`` commands: edit, batch, models, balance, top-up, emulate, demo, report."""
+"""The ``inpaint-async`` commands: edit, batch, models, balance, top-up, emulate, demo, report, mcp."""
 
 from __future__ import annotations
 
@@ -142,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--jobs", type=int, default=12, help="number of sample images")
     demo.add_argument("--quiet", action="store_true", help="no progress bar; summary only")
     add_parser(sub)
+    from ._mcp import add_parser as add_mcp_parser
+
+    add_mcp_parser(sub)
     add_json_flag(sub)
     return parser
 
@@ -176,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return emulate_main(args_list[index + 1 :])
     parser = build_parser()
     args = parser.parse_args(args_list)
+    if args.command == "mcp":
+        from ._mcp import run as run_mcp
+
+        return run_mcp(args)
     output = Output.from_args(args)
     try:
         if args.command == "demo":

@@ -25,7 +25,7 @@ from ..x402.models import (
 if TYPE_CHECKING:
     from .._client import InpaintClient
     from ..auth.wallet import WalletAuth
-    from ..spend import SpendStatus
+    from ..spend import SpendCaps, SpendStatus
     from ..spend._hooks import WalletHooks
 
 __all__ = ["Wallet"]
@@ -120,6 +120,7 @@ class Wallet:
         max_usd: Decimal | int | str | None = None,
         allowed_payees: Collection[str] | None = None,
         legacy_header: bool | None = None,
+        caps: SpendCaps | None = None,
     ) -> TopUpResult:
         """Add ``amount_usd`` of USDC credit on Base to this wallet (``POST /x402/top-up``).
 
@@ -128,12 +129,16 @@ class Wallet:
         server's minimum, $10,000, ``max_usd``), signs an EIP-3009 authorization valid for the
         server's ``maxTimeoutSeconds``, records it in the wallet's spend ledger and sends it. A ``409 PAYMENT_IN_PROGRESS`` resends the same payment; a 504 or 500 polls the
         balance. One top-up runs at a time per wallet (per ledger file across processes). A
-        manual top-up is recorded in the ledger but does not use the policy's automatic caps.
+        manual top-up is recorded in the ledger but does not use the policy's automatic caps;
+        ``caps`` (a :class:`~inpaint_async.spend.SpendCaps`) bounds it by everything this wallet
+        signed (total, and in the last 24 hours), checked atomically with the ledger write, so
+        two processes sharing a ledger file cannot both pass it.
 
         Raises:
             PaymentRailError: no USDC-on-Base option, an amount out of the server's range, or a
                 payee that is not pinned. Nothing was signed.
-            TopUpLimitError: the amount is above ``max_usd``. Nothing was signed.
+            TopUpLimitError: the amount is above ``max_usd``, or over ``caps``. Nothing was
+                signed.
             SettlementFailedError: 402 ``SETTLEMENT_FAILED``: no funds moved; you may retry.
             SettlementPendingError: the outcome is unknown and the credit did not show in time;
                 the payment may still land. Do not sign another before ``.valid_before``.
@@ -148,7 +153,7 @@ class Wallet:
         legacy = (
             legacy_header if legacy_header is not None else bool(policy and policy.legacy_header)
         )
-        return await self._hooks.top_up(amount, cap=cap, payees=payees, legacy=legacy)
+        return await self._hooks.top_up(amount, cap=cap, payees=payees, legacy=legacy, caps=caps)
 
     async def top_up_offer(
         self,

@@ -40,7 +40,7 @@ from .._logging import logger
 from . import bind_ledger, spender_id
 from ._ledger import SpendLedger
 from ._policy import TopUpPolicy
-from ._records import KIND_AUTO, KIND_MANUAL, SpendStatus
+from ._records import KIND_AUTO, KIND_MANUAL, SpendCaps, SpendStatus
 from ._topup import (
     DEFAULT_TIMINGS,
     Requester,
@@ -243,6 +243,7 @@ class WalletHooks:
         cap: Decimal | None,
         payees: Collection[str] | None,
         legacy: bool,
+        caps: SpendCaps | None = None,
     ) -> TopUpResult:
         """A manual top-up: its own flight, after the one in progress (if any)."""
         timings = self._policy or DEFAULT_TIMINGS
@@ -253,7 +254,7 @@ class WalletHooks:
             cap=cap,
             payees=payees,
             legacy=legacy,
-            caps=None,
+            caps=caps,
             timings=timings,
         )
 
