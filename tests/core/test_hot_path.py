@@ -117,12 +117,11 @@ async def test_the_client_and_retry_policy_call_give_up_alike() -> None:
     with pytest.raises(ServerError) as direct:
         await policy.with_changes(sleep=sleep_a).call(attempt_a)
     calls_b, attempt_b = failing()
+    with pytest.raises(ServerError) as first:
+        await attempt_b()
+    resume = policy.with_changes(sleep=sleep_b).after_failure
     with pytest.raises(ServerError) as resumed:
-        try:
-            await attempt_b()
-        except ServerError as exc:
-            first = exc
-        await policy.with_changes(sleep=sleep_b).after_failure(first, attempt_b, started=0.0)
+        await resume(first.value, attempt_b, started=0.0)
     assert len(calls_a) == len(calls_b) == 3
     assert sleep_a.waits == sleep_b.waits == [0.25, 0.5]
     assert direct.value.request_id == resumed.value.request_id == "r3"
@@ -151,25 +150,25 @@ async def test_a_first_error_that_is_not_retried_is_raised_as_is(loopback: Loopb
 
 
 def _values(**over: Any) -> dict[str, Any]:
-    values: dict[str, Any] = dict(
-        data=b"\x89PNG",
-        path=None,
-        content_type="image/png",
-        model_id="m",
-        model_name="M",
-        request_id="ray",
-        venice_version="v1",
-        is_blurred=False,
-        is_content_violation=False,
-        enhanced_prompt=None,
-        balance_remaining=Decimal("1.5"),
-        balance_usd=None,
-        rate_limit=RateLimitState(
+    values: dict[str, Any] = {
+        "data": b"\x89PNG",
+        "path": None,
+        "content_type": "image/png",
+        "model_id": "m",
+        "model_name": "M",
+        "request_id": "ray",
+        "venice_version": "v1",
+        "is_blurred": False,
+        "is_content_violation": False,
+        "enhanced_prompt": None,
+        "balance_remaining": Decimal("1.5"),
+        "balance_usd": None,
+        "rate_limit": RateLimitState(
             limit=10, remaining=9, reset_at=datetime(2026, 12, 2, tzinfo=UTC)
         ),
-        deprecation=None,
-        headers={"content-type": "image/png"},
-    )
+        "deprecation": None,
+        "headers": {"content-type": "image/png"},
+    }
     values.update(over)
     return values
 
