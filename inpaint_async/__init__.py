@@ -42,7 +42,7 @@ from ._exceptions import (
 )
 from ._retry import RetryPolicy
 from ._version import __version__
-from .auth import Auth, BearerAuth, WalletAuth
+from .auth import Auth, BearerAuth, Signer, WalletAuth
 
 if _TYPE_CHECKING:
     from ._pricing import estimate_cost
@@ -107,6 +107,7 @@ __all__ = [
     "ServerError",
     "SettlementFailedError",
     "SettlementPendingError",
+    "Signer",
     "SpendCapError",
     "SyncInpaintClient",
     "TopUpError",

@@ -15,12 +15,7 @@ if TYPE_CHECKING:
     from .types.catalogue import Model, ModelCatalogue
     from .types.params import Endpoint
 
-__all__ = ["EDIT_QUALITY_HINT", "check_request", "resolve_model"]
-
-EDIT_QUALITY_HINT = (
-    "/image/edit does not accept quality (the server answers 400); to choose a quality tier "
-    "use images.multi_edit(images=[image], quality=...)"
-)
+__all__ = ["check_request", "resolve_model"]
 
 
 def _allowed(values: list[str]) -> str:
@@ -63,7 +58,8 @@ def check_request(
 
     A ``resolution`` for a model without tiers is an error on edit (the server answers 400) and
     is allowed on multi-edit (the server drops it). A ``quality`` for a model without qualities is
-    allowed on multi-edit for the same reason; on edit any quality is an error.
+    allowed (the model ignores it). ``aspect_ratio="auto"`` is always allowed: the SDK omits it
+    where the model does not list it, and an omitted ratio means auto.
 
     Raises:
         ValidationError: the request breaks a constraint; the message names the allowed values.
@@ -76,11 +72,15 @@ def check_request(
             f"prompt is {len(prompt):,} characters; {mid} takes at most {limit:,}",
             param="prompt",
         )
-    if aspect_ratio is not None and c.aspect_ratios and aspect_ratio not in c.aspect_ratios:
-        extra = " (omit aspect_ratio to let the server choose)" if aspect_ratio == "auto" else ""
+    if (
+        aspect_ratio is not None
+        and aspect_ratio != "auto"
+        and c.aspect_ratios
+        and aspect_ratio not in c.aspect_ratios
+    ):
         raise ValidationError(
             f"aspect_ratio {aspect_ratio!r} is not supported by {mid}; allowed: "
-            f"{_allowed(c.aspect_ratios)}{extra}",
+            f"{_allowed(c.aspect_ratios)} (or auto)",
             param="aspect_ratio",
         )
     if resolution is not None:
@@ -96,14 +96,11 @@ def check_request(
                 f"{_allowed(c.resolutions)}",
                 param="resolution",
             )
-    if quality is not None:
-        if endpoint == "edit":
-            raise ValidationError(EDIT_QUALITY_HINT, param="quality")
-        if c.qualities and quality not in c.qualities:
-            raise ValidationError(
-                f"quality {quality!r} is not supported by {mid}; allowed: {_allowed(c.qualities)}",
-                param="quality",
-            )
+    if quality is not None and c.qualities and quality not in c.qualities:
+        raise ValidationError(
+            f"quality {quality!r} is not supported by {mid}; allowed: {_allowed(c.qualities)}",
+            param="quality",
+        )
     if endpoint == "multi_edit" and images > c.max_input_images:
         raise ValidationError(
             f"{mid} takes at most {c.max_input_images} input image(s) on multi-edit; got {images}",

@@ -25,9 +25,10 @@ __all__ = ["RequestOptions", "merge_extra_body"]
 Query = Mapping[str, str | int | float | bool]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestOptions:
-    """One API call: method, path, body and the per-call knobs.
+    """One API call: method, path, body and the per-call knobs (treat it as read-only: it is
+    not frozen only because a frozen dataclass costs a few microseconds more per call).
 
     Attributes:
         method: HTTP method.

@@ -2,9 +2,9 @@
 
 The rules (the emulator bills the same way; docs/models.md explains them):
 
-1. the quality price, when the model has a quality matrix and the request has a quality: on
-   multi-edit the caller's ``quality`` or the model's ``defaultQuality``; on edit, where quality
-   cannot be sent, tier models bill at ``defaultQuality``;
+1. the quality price, when the model has a quality matrix: the caller's ``quality`` (edit and
+   multi-edit alike; ``images.edit(quality=...)`` is sent where it is honoured) or else the
+   model's ``defaultQuality``;
 2. else the price of the resolution tier (the request's, else ``defaultResolution``);
 3. else the base ``inpaint`` price;
 4. plus ``inputImages.additional`` for each input image beyond ``inputImages.included`` (with
@@ -45,14 +45,14 @@ def estimate_cost(
     Args:
         model: The catalogue entry (``(await client.models.list()).get(id)``).
         resolution: The requested tier; ``None`` = the model's default.
-        quality: Multi-edit only: the requested quality; ``None`` = the model's default.
+        quality: The requested quality; ``None`` = the model's default.
         images: Input images (1 for edit).
         enhance_prompt: Whether the prompt rewrite is asked for (+$0.04 when applied).
         endpoint: ``"edit"`` or ``"multi_edit"``.
 
     Raises:
-        ValidationError: the request is not possible (a quality on edit, a tier or quality the
-            model does not offer, fewer than one image, or too many for multi-edit).
+        ValidationError: the request is not possible (a tier or quality the model does not
+            offer, fewer than one image, or too many for multi-edit).
     """
     if endpoint not in ("edit", "multi_edit"):
         raise ValidationError(
@@ -65,7 +65,7 @@ def estimate_cost(
     pricing = model.pricing
     tier = resolution if resolution in c.resolutions else None
     tier = tier or c.default_resolution or _FALLBACK_TIER
-    q = quality if endpoint == "multi_edit" else None
+    q = quality if quality in c.qualities else None
     q = q or c.default_quality
     price: Decimal | None = None
     if q is not None:

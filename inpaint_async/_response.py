@@ -280,8 +280,13 @@ def status_error(raw: RawResponse, idempotent: bool) -> Exception:
 # -- results ------------------------------------------------------------------------------------
 
 
-def image_result(raw: RawResponse, cls: type[R]) -> R:
-    """Build a result model from a successful image response, keeping its headers."""
+def image_result(
+    raw: RawResponse, cls: type[R], *, endpoint: str | None = None, quality: str | None = None
+) -> R:
+    """Build a result model from a successful image response, keeping its headers.
+
+    ``endpoint`` and ``quality`` record what the SDK sent (the route of ``edit(quality=...)``).
+    """
     h = raw.headers
     request_id = h.get(H_CF_RAY)
     # Validated in full before anything reaches output=, then moved into place.
@@ -316,6 +321,8 @@ def image_result(raw: RawResponse, cls: type[R]) -> R:
         rate_limit=rate_limit_state(h, time.time()),
         deprecation=deprecation,
         headers=dict(h),
+        endpoint=endpoint,
+        quality=quality,
     )
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
-from ._client import InpaintClient
+from ._client import EditQualityRoute, InpaintClient
 from ._constants import (
     DEFAULT_ATTEMPT_TIMEOUT,
     DEFAULT_CONNECT_TIMEOUT,
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from .coordination import Coordinator
     from .spend import TopUpPolicy
     from .types.catalogue import ModelCatalogue
-    from .x402.models import TopUpResult, WalletBalance, WalletTransaction
+    from .x402.models import WalletTransaction
 
 __all__ = ["SyncInpaintClient"]
 
@@ -160,15 +161,10 @@ class SyncWallet(_SyncResource[Wallet]):
         """The balance last seen in a response, or ``None``."""
         return self._target.last_known_balance
 
-    def balance(self) -> WalletBalance:
-        """The wallet's prepaid credit (``GET /x402/balance/{address}``)."""
-        return self._runner.run(self._target.balance())
-
-    def top_up(
-        self, amount_usd: Decimal | int | str, *, max_usd: Decimal | int | str | None = None
-    ) -> TopUpResult:
-        """Add USDC credit on Base; see :meth:`Wallet.top_up`."""
-        return self._runner.run(self._target.top_up(amount_usd, max_usd=max_usd))
+    balance = _Blocking(Wallet.balance)
+    top_up = _Blocking(Wallet.top_up)
+    top_up_offer = _Blocking(Wallet.top_up_offer)
+    spend_status = _Blocking(Wallet.spend_status)
 
     def transactions(self, limit: int = 50) -> Iterator[WalletTransaction]:
         """The wallet's ledger, newest first, fetched page by page as you iterate."""
@@ -186,8 +182,50 @@ class SyncWallet(_SyncResource[Wallet]):
                 runner.run(aclose())
 
 
+def _shutdown(runner: _LoopThread, client: InpaintClient) -> None:
+    if runner.loop.is_closed():
+        return
+    try:
+        runner.run(client.close())
+    finally:
+        runner.stop()
+
+
 async def _anext(iterator: AsyncIterator[T]) -> T:
     return await anext(iterator)
+
+
+class _Derive(Generic[P]):
+    """``with_options`` for the sync client: the async client's keywords, a sync client back."""
+
+    def __init__(self, method: Callable[Concatenate[InpaintClient, P], InpaintClient]) -> None:
+        self._method = method
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any] | None = None) -> _Derive[P]: ...
+    @overload
+    def __get__(
+        self, obj: SyncInpaintClient, owner: type[Any] | None = None
+    ) -> Callable[P, SyncInpaintClient]: ...
+    def __get__(
+        self, obj: SyncInpaintClient | None, owner: type[Any] | None = None
+    ) -> _Derive[P] | Callable[P, SyncInpaintClient]:
+        if obj is None:
+            return self
+        method = self._method
+        parent = obj
+
+        @functools.wraps(method)
+        def call(*args: P.args, **kwargs: P.kwargs) -> SyncInpaintClient:
+            derived = SyncInpaintClient.__new__(SyncInpaintClient)
+            derived._setup(method(parent._client, *args, **kwargs), parent._runner, owner=False)
+            return derived
+
+        return call
+
+
+def _nothing(runner: _LoopThread, client: InpaintClient) -> None:
+    return None
 
 
 class SyncInpaintClient(_SyncResource[InpaintClient]):
@@ -225,6 +263,7 @@ class SyncInpaintClient(_SyncResource[InpaintClient]):
         proxy: str | None = None,
         trust_env: bool = True,
         verify: Verify = True,
+        edit_quality_route: EditQualityRoute = "multi_edit",
         coordinator: Coordinator | None = None,
     ) -> None:
         client = InpaintClient(
@@ -243,16 +282,28 @@ class SyncInpaintClient(_SyncResource[InpaintClient]):
             proxy=proxy,
             trust_env=trust_env,
             verify=verify,
+            edit_quality_route=edit_quality_route,
             coordinator=coordinator,
         )
-        super().__init__(client, _LoopThread())
+        self._setup(client, _LoopThread(), owner=True)
+
+    def _setup(self, client: InpaintClient, runner: _LoopThread, *, owner: bool) -> None:
+        super().__init__(client, runner)
         self._client = client
-        self.images = SyncImages(self._client.images, self._runner)
-        self.models = SyncModels(self._client.models, self._runner)
+        # The owner (not a with_options() view) closes the connections and stops the thread,
+        # also when it is dropped without close().
+        self._finalizer = weakref.finalize(
+            self, _shutdown if owner else _nothing, self._runner, client
+        )
+        self.images = SyncImages(client.images, runner)
+        self.models = SyncModels(client.models, runner)
         self._wallet: SyncWallet | None = None
 
     estimate_cost = _Blocking(InpaintClient.estimate_cost)
     request = _Blocking(InpaintClient.request)
+    with_options = _Derive(InpaintClient.with_options)
+    """A derived client with some options changed (the async ``with_options`` keywords),
+    sharing this one's connections and loop; closing it does nothing."""
 
     @property
     def async_client(self) -> InpaintClient:
@@ -281,12 +332,7 @@ class SyncInpaintClient(_SyncResource[InpaintClient]):
 
     def close(self) -> None:
         """Close the client's connections and stop the private loop (idempotent)."""
-        if self._runner.loop.is_closed():
-            return
-        try:
-            self._runner.run(self._client.close())
-        finally:
-            self._runner.stop()
+        self._finalizer()
 
     def __enter__(self) -> SyncInpaintClient:
         return self

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import secrets
+import sys
 import warnings
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from .._constants import (
     WALLET_MAX_IN_FLIGHT,
 )
 from .._exceptions import ConfigurationError
+from ._signer import LocalSigner, Signer, check_address, resolve_signature, signature_now
 from .siwe import domain_of, origin_of, siwe_message, siwx_header_value, unix_ms
 
 if TYPE_CHECKING:
@@ -100,8 +102,10 @@ class WalletAuth:
     reference client.
 
     Args:
-        account_or_key: an eth-account ``LocalAccount``, or a hex private key (with or without
-            ``0x``). The key is kept only inside the account object, never as a string.
+        account_or_key: an eth-account ``LocalAccount``, a hex private key (with or without
+            ``0x``; kept only inside the account object, never as a string), or any
+            :class:`~inpaint_async.auth.Signer` (a KMS, hardware or remote signer, sync or
+            ``async``: no private key in this process).
         legacy_header: send ``X-Sign-In-With-X`` instead of the canonical ``SIGN-IN-WITH-X``.
         clock: returns the current time as an aware datetime (default: UTC now). Injectable so
             tests are exact.
@@ -116,21 +120,21 @@ class WalletAuth:
     """
 
     __slots__ = (
-        "_account",
+        "_address",
         "_allowed_origins",
-        "_cc_key",
         "_clock",
         "_header",
         "_in_flight",
-        "_keccak",
+        "_local",
         "_max_in_flight",
         "_nonce",
+        "_signer",
         "_signing",
     )
 
     def __init__(
         self,
-        account_or_key: LocalAccount | str,
+        account_or_key: LocalAccount | str | Signer,
         *,
         legacy_header: bool = False,
         clock: Callable[[], datetime] | None = None,
@@ -143,27 +147,24 @@ class WalletAuth:
             or max_in_flight < 1
         ):
             raise ConfigurationError("max_in_flight must be a positive integer")
+        signer: Signer
         if isinstance(account_or_key, str):
-            account = _account_from_hex(account_or_key)
+            signer = LocalSigner(_account_from_hex(account_or_key))
+        elif _is_local_account(account_or_key):
+            signer = LocalSigner(account_or_key)  # type: ignore[arg-type]
+        elif isinstance(account_or_key, Signer):
+            signer = account_or_key
         else:
-            from eth_account.signers.local import LocalAccount
-
-            if not isinstance(account_or_key, LocalAccount):
-                raise ConfigurationError(
-                    "WalletAuth needs an eth_account LocalAccount or a hex private key, "
-                    f"not {type(account_or_key).__name__}"
-                )
-            account = account_or_key
-        import coincurve
-        from eth_hash.auto import keccak
-
-        _check_backend()
-        self._account: LocalAccount = account
-        # The EIP-191 hash signed with a coincurve key built once gives the same bytes as
-        # LocalAccount.sign_message (eth-keys signs through coincurve too, but rebuilds the key
-        # object on every signature): about 40 µs instead of 90-200 µs per header.
-        self._keccak: Callable[[bytes], bytes] = keccak
-        self._cc_key = coincurve.PrivateKey(bytes(account.key))
+            raise ConfigurationError(
+                "WalletAuth needs an eth_account LocalAccount, a hex private key or a Signer "
+                f"(address, sign_message, sign_typed_data), not {type(account_or_key).__name__}"
+            )
+        self._signer = signer
+        # The fast path: a key in this process signs inline, one signature per loop pass.
+        self._local = signer if isinstance(signer, LocalSigner) else None
+        if self._local is not None:
+            _check_backend()
+        self._address = check_address(signer.address)
         self._header = H_SIWX_LEGACY if legacy_header else H_SIWX
         self._clock: Callable[[], datetime] = clock or _utc_now
         self._nonce: Callable[[], str] = nonce_factory or (lambda: secrets.token_hex(8))
@@ -218,7 +219,12 @@ class WalletAuth:
     @property
     def address(self) -> str:
         """The wallet's EIP-55 checksummed address."""
-        return str(self._account.address)
+        return self._address
+
+    @property
+    def signer(self) -> Signer:
+        """The signer: a :class:`~inpaint_async.auth.LocalSigner` for a key, else the one given."""
+        return self._signer
 
     @property
     def max_in_flight(self) -> int:
@@ -257,14 +263,19 @@ class WalletAuth:
     async def headers(self, method: str, url: str) -> Mapping[str, str]:
         """A newly signed SIWX header for this attempt of ``method url``.
 
-        Signing costs about 0.2 ms of CPU with coincurve and runs inline, one signature per pass
-        of the event loop: when several attempts become due together (five requests of a wallet
-        finishing at once), their signatures are spread over successive passes instead of
-        stalling one of them for a millisecond.
+        A key in this process signs in about 40 µs of CPU (coincurve), inline, one signature per
+        pass of the event loop: when several attempts become due together (five requests of a
+        wallet finishing at once), their signatures are spread over successive passes. A remote
+        or hardware signer is awaited, and its calls may overlap.
 
         Raises:
             ConfigurationError: ``url`` is outside the bound base URL's origin.
         """
+        if self._local is None:
+            # A remote or hardware signer: no CPU stall to spread, and calls may overlap.
+            address, message, now = self._message_for(url)
+            signature = await resolve_signature(self._signer.sign_message(message))
+            return {self._header: _header_value(address, message, signature, now)}
         async with self._signing_lock():
             value = self.sign_in(url)
             # Hand the loop back before the next signer takes the lock.
@@ -280,7 +291,21 @@ class WalletAuth:
         return current[1]
 
     def sign_in(self, url: str) -> str:
-        """Sign a fresh SIWX header value for ``url`` (the synchronous core of :meth:`headers`)."""
+        """Sign a fresh SIWX header value for ``url`` (the synchronous core of :meth:`headers`).
+
+        Raises:
+            ConfigurationError: ``url`` is outside the bound origin, or the signer is ``async``
+                (use ``await headers(...)``).
+        """
+        address, message, now = self._message_for(url)
+        if self._local is not None:
+            signature = self._local.sign_message(message)
+        else:
+            signature = signature_now(self._signer.sign_message(message), "sign_in()")
+        return _header_value(address, message, signature, now)
+
+    def _message_for(self, url: str) -> tuple[str, str, datetime]:
+        """The address, SIWE message and signing time of a fresh sign-in for ``url``."""
         if self._allowed_origins and origin_of(url) not in self._allowed_origins:
             scheme, host, port = origin_of(url)
             raise ConfigurationError(
@@ -291,7 +316,7 @@ class WalletAuth:
         nonce = self._nonce()
         if not isinstance(nonce, str) or not _NONCE.fullmatch(nonce):
             raise ConfigurationError("nonce_factory must return at least 8 alphanumeric characters")
-        address = self.address
+        address = self._address
         message = siwe_message(
             domain=domain_of(url),
             address=address,
@@ -301,22 +326,18 @@ class WalletAuth:
             expires_at=now + _TTL,
             chain_id=BASE_CHAIN_ID,
         )
-        data = message.encode()
-        digest = self._keccak(b"\x19Ethereum Signed Message:\n%d" % len(data) + data)
-        rsv = self._cc_key.sign_recoverable(digest, hasher=None)  # r, s (low-s), recovery id
-        signature = rsv[:64] + bytes((rsv[64] + 27,))
-        return siwx_header_value(
-            address=address,
-            message=message,
-            signature="0x" + signature.hex(),
-            timestamp_ms=unix_ms(now),
-            chain_id=BASE_CHAIN_ID,
-        )
+        return address, message, now
 
     def sign_typed_data(self, full_message: Mapping[str, Any]) -> str:
-        """Sign EIP-712 typed data (eth-account ``full_message``); returns ``0x`` + 65 bytes hex."""
-        signed = self._account.sign_typed_data(full_message=dict(full_message))
-        return "0x" + bytes(signed.signature).hex()
+        """Sign EIP-712 typed data (eth-account ``full_message``); returns ``0x`` + 65 bytes hex.
+
+        Raises:
+            ConfigurationError: the signer is ``async`` (top-ups await it; see
+                :func:`inpaint_async.x402.sign_payment`).
+        """
+        if self._local is not None:
+            return self._local.sign_typed_data(full_message)
+        return signature_now(self._signer.sign_typed_data(full_message), "sign_typed_data()")
 
     def _now(self) -> datetime:
         now = self._clock()
@@ -331,6 +352,23 @@ class WalletAuth:
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("WalletAuth holds a private key and cannot be pickled or copied")
+
+
+def _header_value(address: str, message: str, signature: str, now: datetime) -> str:
+    return siwx_header_value(
+        address=address,
+        message=message,
+        signature=signature,
+        timestamp_ms=unix_ms(now),
+        chain_id=BASE_CHAIN_ID,
+    )
+
+
+def _is_local_account(value: object) -> bool:
+    """Whether ``value`` is an eth-account ``LocalAccount`` (a subclass included), checked
+    without importing eth-account: if one exists, its module is loaded."""
+    local = sys.modules.get("eth_account.signers.local")
+    return local is not None and isinstance(value, local.LocalAccount)
 
 
 def _decrypt_keystore(keystore: str, password: str) -> LocalAccount:

@@ -900,6 +900,7 @@ async def catalogue_estimate(client: InpaintClient, job: EditJob) -> Decimal:
     return await client.estimate_cost(
         model,
         resolution=params.get("resolution"),
+        quality=params.get("quality"),
         enhance_prompt=bool(params.get("enhance_prompt", False)),
     )
 

@@ -1,4 +1,4 @@
-"""The ``inpaint-async`` commands: edit, batch, models, balance, top-up, emulate, demo, report, mcp."""
+"""The ``inpaint-async`` commands: edit, batch, models, balance, top-up, emulate, demo, report, conformance, mcp."""
 
 from __future__ import annotations
 
@@ -48,6 +48,11 @@ def _add_edit_params(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="an inpaint model id (default: the server's)")
     parser.add_argument("--aspect-ratio", help='e.g. "16:9"; default: closest to the input')
     parser.add_argument("--resolution", help="1K, 2K or 4K, for models with tiers")
+    parser.add_argument(
+        "--quality",
+        choices=["low", "medium", "high"],
+        help="quality tier, for models with tiers (sent as a one-image multi-edit)",
+    )
     parser.add_argument("--format", dest="output_format", choices=["png", "jpeg", "webp"])
     parser.add_argument(
         "--safe-mode",
@@ -61,7 +66,10 @@ def _add_edit_params(parser: argparse.ArgumentParser) -> None:
 
 
 def _edit_params(args: argparse.Namespace) -> dict[str, Any]:
-    names = ("model", "aspect_ratio", "resolution", "output_format", "safe_mode", "enhance_prompt")
+    names = (
+        "model", "aspect_ratio", "resolution", "quality", "output_format", "safe_mode",
+        "enhance_prompt",
+    )  # fmt: skip
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
 
@@ -142,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--jobs", type=int, default=12, help="number of sample images")
     demo.add_argument("--quiet", action="store_true", help="no progress bar; summary only")
     add_parser(sub)
+    from ._conformance import add_parser as add_conformance
+
+    add_conformance(sub)
     from ._mcp import add_parser as add_mcp_parser
 
     add_mcp_parser(sub)
@@ -193,6 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "report":
             return run_report(args, output)
+        if args.command == "conformance":
+            from ._conformance import run as run_conformance
+
+            return asyncio.run(run_conformance(args, output))
         return asyncio.run(_dispatch(args, output))
     except KeyboardInterrupt:
         output.note("interrupted")

@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
-from .._checks import EDIT_QUALITY_HINT, check_request, resolve_model
+from .._checks import check_request, resolve_model
 from .._constants import MAX_JSON_BYTES
 from .._exceptions import ValidationError
 from .._inputs import ImageInput, PreparedImage, prepare_image
@@ -40,6 +40,7 @@ from ..types.results import (
 
 if TYPE_CHECKING:
     from .._client import InpaintClient
+    from ..types.catalogue import Model
 
 __all__ = ["Images"]
 
@@ -126,17 +127,21 @@ class Images:
     def __init__(self, client: InpaintClient) -> None:
         self._client = client
 
-    def _check(self, endpoint: Endpoint, params: RequestModel, *, images: int) -> None:
-        """Check the request against the cached catalogue, when there is one and validation is on."""
+    def _check(self, endpoint: Endpoint, params: RequestModel, *, images: int) -> Model | None:
+        """Check the request against the cached catalogue, when there is one and validation is on.
+
+        Returns:
+            The model's catalogue entry, or ``None`` when the catalogue is not consulted.
+        """
         if not self._client.validate:
-            return
+            return None
         catalogue = self._client.models.cached("inpaint")
         if catalogue is None:
-            return
+            return None
         values = params.model_dump(exclude_none=True)
         model = resolve_model(catalogue, values.get("model"))
         if model is None:
-            return
+            return None
         check_request(
             model,
             endpoint=endpoint,
@@ -146,6 +151,7 @@ class Images:
             quality=values.get("quality"),
             images=images,
         )
+        return model
 
     async def _post(
         self,
@@ -154,6 +160,8 @@ class Images:
         cls: type[R],
         output: Path | None,
         call: CallOptions,
+        *,
+        quality: Quality | None = None,
         priced: tuple[Endpoint, RequestModel, int] | None = None,
     ) -> R:
         """Send one image call (``call`` holds the per-call keywords) and build its result.
@@ -180,7 +188,7 @@ class Images:
             raw = await hooks.paid_call(price, lambda: self._client.send(options), label=path)
         else:
             raw = await self._client.send(options)
-        return self._client.image_result(raw, cls)
+        return self._client.image_result(raw, cls, endpoint=path, quality=quality)
 
     async def edit(
         self,
@@ -188,6 +196,7 @@ class Images:
         prompt: str,
         *,
         model: str | None = None,
+        quality: Quality | None = None,
         aspect_ratio: AspectRatio | None = None,
         resolution: Resolution | None = None,
         output_format: OutputFormatChoice | None = None,
@@ -207,12 +216,24 @@ class Images:
         Only the parameters you set are sent; the server applies its defaults for the rest
         (model ``firered-image-edit``, PNG at 1K).
 
+        ``quality`` works as the endpoint's documentation describes, whatever the live schema
+        says: by default the call goes to ``POST /image/multi-edit`` with the one image (which
+        takes ``quality``); ``InpaintClient(edit_quality_route="edit")`` sends it to
+        ``/image/edit`` instead. A model known (from the loaded catalogue) to have no quality
+        tiers ignores it, and the call stays on ``/image/edit``. ``result.endpoint`` and
+        ``result.quality`` say what was done.
+
         Args:
             image: Bytes, a path, a binary file object, an ``http(s)://`` URL, base64 or a data
                 URI. Files and bytes are streamed as multipart; strings travel as JSON.
             prompt: What to change, 1 to 32,768 characters (the model may allow fewer).
             model: A ``type=inpaint`` model id. ``modelId=`` is accepted as a deprecated alias.
-            aspect_ratio: ``"16:9"`` etc.; omit for the ratio closest to the input.
+            quality: ``"low"``, ``"medium"`` or ``"high"`` for models with quality tiers (the
+                price follows it); omitted = the model's ``defaultQuality`` (high for
+                ``gpt-image-2-edit``).
+            aspect_ratio: ``"16:9"`` etc. ``"auto"`` (or omitting it) picks the ratio closest to
+                the input; ``"auto"`` is never sent, since some models reject it and an omitted
+                field means the same.
             resolution: ``"1K"``, ``"2K"`` or ``"4K"`` for models with resolution tiers.
             output_format: ``"png"``, ``"jpeg"`` (``"jpg"`` is accepted) or ``"webp"``.
             safe_mode: Blur adult output (server default ``True``).
@@ -238,28 +259,40 @@ class Images:
         """
         given: dict[str, Any] = dict(unknown)
         model = _model_alias(model, given)
-        if "quality" in given:
-            raise ValidationError(EDIT_QUALITY_HINT, param="quality")
-        params = build_params(
-            EditParams,
-            {
-                **given,
-                "prompt": prompt,
-                "model": model,
-                "aspect_ratio": aspect_ratio,
-                "resolution": resolution,
-                "output_format": output_format,
-                "safe_mode": safe_mode,
-                "enhance_prompt": enhance_prompt,
-                "disable_prompt_optimization_thinking": disable_prompt_optimization_thinking,
-            },
-        )
-        self._check("edit", params, images=1)
+        values = {
+            **given,
+            "prompt": prompt,
+            "model": model,
+            # An omitted aspect_ratio is auto on every model; "auto" itself is refused by some.
+            "aspect_ratio": None if aspect_ratio == "auto" else aspect_ratio,
+            "resolution": resolution,
+            "output_format": output_format,
+            "safe_mode": safe_mode,
+            "enhance_prompt": enhance_prompt,
+            "disable_prompt_optimization_thinking": disable_prompt_optimization_thinking,
+        }
+        params = build_params(EditParams, {**values, "quality": quality})
+        entry = self._check("edit", params, images=1)
+        if quality is not None and entry is not None and not entry.constraints.qualities:
+            quality = None  # the model has no quality tiers: it ignores the field
         out = resolve_output(output)
-        body = build_body(wire_fields(params), "image", [prepare_image(image)])
         call = _call(timeout, retry, extra_headers, extra_query, extra_body)
+        # Priced as an edit at this quality whichever route it takes (a one-image multi-edit
+        # costs the same), so a daily edit-spend cap reserves the right amount.
+        priced: tuple[Endpoint, RequestModel, int] = ("edit", params, 1)
+        if quality is not None and self._client.edit_quality_route == "multi_edit":
+            multi = build_params(MultiEditParams, {**values, "quality": quality})
+            prepared = prepare_image(image, field="images")
+            body = build_body(wire_fields(multi), "images", [prepared], as_list=True)
+            return await self._post(
+                "/image/multi-edit", body, EditResult, out, call, quality=quality, priced=priced
+            )
+        fields = wire_fields(params)
+        if quality is None:
+            fields.pop("quality", None)
+        body = build_body(fields, "image", [prepare_image(image)])
         return await self._post(
-            "/image/edit", body, EditResult, out, call, priced=("edit", params, 1)
+            "/image/edit", body, EditResult, out, call, quality=quality, priced=priced
         )
 
     async def multi_edit(
@@ -340,7 +373,14 @@ class Images:
                 "disable_prompt_optimization_thinking": disable_prompt_optimization_thinking,
             },
         )
-        self._check("multi_edit", params, images=len(images))
+        entry = self._check("multi_edit", params, images=len(images))
+        if (
+            aspect_ratio == "auto"
+            and entry is not None
+            and "auto" not in entry.constraints.aspect_ratios
+        ):
+            # The model does not list "auto", and an omitted aspect_ratio means the same.
+            params = params.model_copy(update={"aspect_ratio": None})
         out = resolve_output(output)
         prepared = [
             prepare_image(img, field="images", param=f"images[{i}]") for i, img in enumerate(images)
@@ -353,7 +393,7 @@ class Images:
             )
         call = _call(timeout, retry, extra_headers, extra_query, extra_body)
         return await self._post(
-            "/image/multi-edit", body, MultiEditResult, out, call,
+            "/image/multi-edit", body, MultiEditResult, out, call, quality=quality,
             priced=("multi_edit", params, len(images)),
         )  # fmt: skip
 

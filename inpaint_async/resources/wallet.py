@@ -171,14 +171,15 @@ class Wallet:
         Raises:
             PaymentRailError: no offer qualifies.
         """
-        from ..spend._topup import check_payment_origin, discover
+        from ..spend._topup import DEFAULT_TIMINGS, check_payment_origin, discover
         from ..x402.payment import select_base_usdc, usd_to_base_units, validate_amount
 
         amount = to_usd(amount_usd)
         payees = None if allowed_payees is None else check_payees(allowed_payees)
-        timings = self._hooks.policy
+        policy = self._hooks.policy
+        timings = policy.timings if policy is not None else DEFAULT_TIMINGS
         check_payment_origin(self._client.base_url)
-        offers = await discover(self._client, timings.request_timeout if timings else 30.0)
+        offers = await discover(self._client, timings.request_timeout)
         offer = select_base_usdc(offers, allowed_payees=payees)
         validate_amount(usd_to_base_units(amount), offer, allowed_payees=payees)
         return offer

@@ -39,7 +39,7 @@ from .._headers import parse_decimal
 from .._logging import logger
 from . import bind_ledger, spender_id
 from ._ledger import SpendLedger
-from ._policy import TopUpPolicy
+from ._policy import TopUpPolicy, TopUpTimings
 from ._records import KIND_AUTO, KIND_MANUAL, SpendCaps, SpendStatus
 from ._topup import (
     DEFAULT_TIMINGS,
@@ -80,7 +80,7 @@ def _diem_mode(exc: PaymentRequiredError) -> bool:
     return isinstance(body, dict) and body.get("diemBalanceUsd") is not None
 
 
-def _flight_timeout(timings: TopUpPolicy) -> float:
+def _flight_timeout(timings: TopUpTimings) -> float:
     """How long a call waits for a flight: the gate wait plus one whole top-up, plus slack."""
     return timings.wait_timeout + timings.top_up_deadline + 5.0
 
@@ -135,7 +135,9 @@ class WalletHooks:
 
     async def wait_resumed(self) -> None:
         """Wait while a 402-triggered top-up runs (it ends by its own deadline)."""
-        await self.guard.wait_resumed(_flight_timeout(self._policy or DEFAULT_TIMINGS))
+        await self.guard.wait_resumed(
+            _flight_timeout(self._policy.timings if self._policy is not None else DEFAULT_TIMINGS)
+        )
 
     @asynccontextmanager
     async def attempt(self, ticket: AttemptTicket) -> AsyncIterator[None]:
@@ -205,7 +207,9 @@ class WalletHooks:
             guard.last_known_balance = exc.info.current_balance_usd
         try:
             await guard.join(
-                lambda: self._fly(policy, sent_at), pause=True, timeout=_flight_timeout(policy)
+                lambda: self._fly(policy, sent_at),
+                pause=True,
+                timeout=_flight_timeout(policy.timings),
             )
         except TopUpError as err:
             if err.__cause__ is None:
@@ -223,7 +227,7 @@ class WalletHooks:
             payees=policy.allowed_payees,
             legacy=policy.legacy_header,
             caps=policy.caps,
-            timings=policy,
+            timings=policy.timings,
         )
 
     async def _fly(self, policy: TopUpPolicy, sent_at: float | None) -> TopUpResult | None:
@@ -246,7 +250,7 @@ class WalletHooks:
         caps: SpendCaps | None = None,
     ) -> TopUpResult:
         """A manual top-up: its own flight, after the one in progress (if any)."""
-        timings = self._policy or DEFAULT_TIMINGS
+        timings = self._policy.timings if self._policy is not None else DEFAULT_TIMINGS
         guard = self.guard
         order = TopUpOrder(
             amount=amount,
@@ -351,7 +355,7 @@ class WalletHooks:
         if guard.busy:
             return
         result = await guard.join(
-            lambda: self._fly(policy, sent_at), pause=False, timeout=_flight_timeout(policy)
+            lambda: self._fly(policy, sent_at), pause=False, timeout=_flight_timeout(policy.timings)
         )
         if result is not None:
             logger.info(

@@ -241,9 +241,9 @@ class SpendLedger:
 
     async def reserve_edit(
         self,
-        amount_usd: Decimal,
+        amount_usd: Decimal | int | str,
         *,
-        max_per_day_usd: Decimal | None = None,
+        max_per_day_usd: Decimal | int | str | None = None,
         label: str = "",
     ) -> EditReservation:
         """Hold ``amount_usd`` for one paid edit, or refuse before anything is sent.
@@ -281,7 +281,9 @@ class SpendLedger:
         edit_id = await self._store.run(tx)
         return EditReservation(id=edit_id, amount_usd=amount, label=label, reserved_at=now)
 
-    async def commit_edit(self, reservation: EditReservation, spent_usd: Decimal) -> None:
+    async def commit_edit(
+        self, reservation: EditReservation, spent_usd: Decimal | int | str
+    ) -> None:
         """The edit was sent: count ``spent_usd`` (an unknown outcome is committed as spent).
 
         Committing or releasing a reservation a second time changes nothing.

@@ -13,7 +13,7 @@ from .._constants import MAX_TOP_UP_USD
 from .._exceptions import ValidationError
 from ._records import SpendCaps
 
-__all__ = ["USD", "TopUpPolicy", "check_payees", "to_usd"]
+__all__ = ["USD", "TopUpPolicy", "TopUpTimings", "check_payees", "to_usd"]
 
 _MAX_USD = Decimal(MAX_TOP_UP_USD)
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -65,6 +65,24 @@ def check_payees(payees: object, name: str = "allowed_payees") -> frozenset[str]
 USD = Decimal | int | str
 """A USD amount as callers may give it: exact types only (a ``float`` is accepted at run time
 through its shortest repr, but the type checker steers you to ``Decimal``, ``int`` or ``str``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopUpTimings:
+    """The timeouts and intervals of one top-up: a policy's (:attr:`TopUpPolicy.timings`), or
+    the defaults for a manual top-up without a policy. Seconds; see :class:`TopUpPolicy`."""
+
+    settlement_timeout: float = 120.0
+    poll_interval: float = 2.0
+    in_progress_backoff: float = 2.0
+    request_timeout: float = 30.0
+    wait_timeout: float = 300.0
+
+    @property
+    def top_up_deadline(self) -> float:
+        """The longest one top-up may take from start to end, every wait included (seconds)."""
+        # discovery + balance read + settlement (resends and polls, each request bounded).
+        return 2 * self.request_timeout + self.settlement_timeout + self.request_timeout
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -221,7 +239,17 @@ class TopUpPolicy:
         )
 
     @property
+    def timings(self) -> TopUpTimings:
+        """The policy's timeouts and intervals, as one top-up uses them."""
+        return TopUpTimings(
+            settlement_timeout=self.settlement_timeout,
+            poll_interval=self.poll_interval,
+            in_progress_backoff=self.in_progress_backoff,
+            request_timeout=self.request_timeout,
+            wait_timeout=self.wait_timeout,
+        )
+
+    @property
     def top_up_deadline(self) -> float:
         """The longest one top-up may take from start to end, every wait included (seconds)."""
-        # discovery + balance read + settlement (resends and polls, each request bounded).
-        return 2 * self.request_timeout + self.settlement_timeout + self.request_timeout
+        return self.timings.top_up_deadline

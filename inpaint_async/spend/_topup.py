@@ -55,20 +55,22 @@ from .._retry import RetryPolicy, server_wait
 from ..x402.models import PaymentRequiredBody, PaymentRequirement, TopUpResult, WalletBalance
 from ..x402.payment import (
     SignedPayment,
-    build_payment_header,
     decode_payment_response,
     new_payment_nonce,
     select_base_usdc,
+    sign_payment,
     usd_to_base_units,
     validate_amount,
 )
 from ._ledger import SpendLedger
-from ._policy import TopUpPolicy
+from ._policy import TopUpTimings
 from ._records import KIND_AUTO, AuthorizationRecord, Outcome, SpendCaps, TopUpLease
 
 if TYPE_CHECKING:
     from .._wire import RawResponse
-    from ..x402.payment import TypedDataSigner
+    from ..auth import Signer, WalletAuth
+
+    PaymentSigner = WalletAuth | Signer
 
 __all__ = [
     "DEFAULT_TIMINGS",
@@ -85,7 +87,7 @@ T = TypeVar("T")
 
 TOP_UP_PATH = "/x402/top-up"
 #: Timings of manual top-ups made without a policy.
-DEFAULT_TIMINGS = TopUpPolicy(amount_usd=Decimal(5), max_total_usd=Decimal(5))
+DEFAULT_TIMINGS = TopUpTimings()
 # How often a call waiting for another process's top-up looks at the ledger's gate.
 _GATE_POLL = 0.1
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -324,7 +326,7 @@ class TopUpOrder:
         payees: Pinned payees (``None``: any payee the server names passes the rail checks).
         legacy: Send ``X-402-Payment`` instead of ``PAYMENT-SIGNATURE``.
         caps: Caps counted by the ledger for this signature (besides the registered ones).
-        timings: Timeouts and intervals (a policy; :data:`DEFAULT_TIMINGS` for manual ones).
+        timings: Timeouts and intervals (a policy's; :data:`DEFAULT_TIMINGS` for manual ones).
     """
 
     amount: Decimal
@@ -333,7 +335,7 @@ class TopUpOrder:
     payees: Collection[str] | None
     legacy: bool
     caps: SpendCaps | None
-    timings: TopUpPolicy
+    timings: TopUpTimings
 
 
 def check_payment_origin(base_url: str) -> None:
@@ -370,7 +372,7 @@ async def discover(client: Requester, timeout: float) -> tuple[PaymentRequiremen
 
 async def execute_top_up(
     client: Requester,
-    signer: TypedDataSigner,
+    signer: PaymentSigner,
     guard: SpendGuard,
     order: TopUpOrder,
     lease: TopUpLease | None,
@@ -411,7 +413,7 @@ def _nonce(payment: SignedPayment) -> str:
 
 async def _top_up(
     client: Requester,
-    signer: TypedDataSigner,
+    signer: PaymentSigner,
     guard: SpendGuard,
     order: TopUpOrder,
     lease: TopUpLease | None,
@@ -440,13 +442,23 @@ async def _top_up(
             ) from exc
         guard.note_balance(balance)
         baseline = balance.balance_usd
-    payment = build_payment_header(
-        signer=signer,
-        requirement=requirement,
-        value=value,
-        now=int(time.time()),
-        nonce=new_payment_nonce(),
-    )
+    try:
+        # Any Signer, sync or async (a KMS, a hardware or remote signer); its time counts
+        # against the top-up deadline like the rest.
+        payment = await sign_payment(
+            signer=signer,
+            requirement=requirement,
+            value=value,
+            now=int(time.time()),
+            nonce=new_payment_nonce(),
+        )
+    except InpaintError:
+        raise
+    except Exception as exc:
+        # Nothing came back, so nothing can be sent: no authorization to record.
+        raise TopUpError(
+            f"the wallet's signer failed ({type(exc).__name__}); nothing was sent"
+        ) from exc
     record = AuthorizationRecord(
         nonce=_nonce(payment),
         kind=order.kind,

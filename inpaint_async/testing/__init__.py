@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from ._faults import FAULT_KINDS, Fault, FaultPlan
 from ._ledger import LedgerEntry
-from ._settings import EmulatorSettings
+from ._settings import DEVIATIONS, EmulatorSettings
 from ._thread import emulator_in_thread
 
 if TYPE_CHECKING:
     from ._app import Emulator, RequestRecord
 
 __all__ = [
+    "DEVIATIONS",
     "FAULT_KINDS",
     "Emulator",
     "EmulatorSettings",

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
 from ._faults import FAULT_KINDS, FaultPlan
+from ._settings import DEVIATIONS
 
 __all__ = ["build_parser", "main"]
 
@@ -55,6 +56,13 @@ def build_parser(prog: str = "inpaint-async emulate") -> argparse.ArgumentParser
         "--json",
         action="store_true",
         help="print how to connect as one JSON line (base_url, api_key, pay_to, wallets)",
+    )
+    parser.add_argument(
+        "--deviate",
+        action="append",
+        default=[],
+        choices=sorted(DEVIATIONS),
+        help="behave unlike the real API in this way (repeatable; see `inpaint-async conformance`)",
     )
     return parser
 
@@ -103,6 +111,7 @@ async def _serve(
         latency=args.latency,
         max_output_side=args.max_output_side,
         wallets=wallets,
+        deviations=args.deviate,
     )
     await emu.start()
     if args.json:
@@ -137,6 +146,8 @@ async def _serve(
         lines.append(f"  funded     {address}  (${usd})")
     if args.fault:
         lines.append(f"  faults     {', '.join(args.fault)} (seed {args.seed})")
+    if args.deviate:
+        lines.append(f"  deviates   {', '.join(args.deviate)} (unlike the real API)")
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
     await emu.serve_forever()

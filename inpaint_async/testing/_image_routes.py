@@ -173,6 +173,8 @@ class ImageRoutes:
                 headers[C.H_DEPRECATED_REPLACEMENT] = deprecation["replacementModelId"]
         if job.enhanced_prompt is not None:
             headers[C.H_ENHANCED_PROMPT] = urllib.parse.quote(job.enhanced_prompt, safe="")
+        if "no_model_headers" in self._emu.settings.deviations:
+            del headers[C.H_MODEL_ID], headers[C.H_MODEL_NAME]
         return headers
 
     # -- validation ------------------------------------------------------------------------------
@@ -317,6 +319,7 @@ class ImageRoutes:
         async def prepare(request: web.Request, caller: Caller) -> Job:
             body = await read_body(request)
             schema = dict(EDIT_SCHEMA)
+            deviations = self._emu.settings.deviations
             if not self._emu.settings.strict_quality:
                 schema["quality"] = Field("string", enum=("low", "medium", "high"))
             files = body.files
@@ -327,6 +330,8 @@ class ImageRoutes:
                 if name != "image" or "image" in body.fields:
                     raise ApiError(400, "The file must be sent in the 'image' field")
                 body.fields["image"] = "<file>"
+            if "lenient_unknown_fields" in deviations and not body.multipart:
+                body.fields = {k: v for k, v in body.fields.items() if k in schema}
             fields = validate(body, schema)
             model_id = fields.get("model") or fields.get("modelId") or DEFAULT_EDIT_MODEL
             model = self._resolve_model(model_id)
@@ -365,6 +370,10 @@ class ImageRoutes:
                 text_images = text_images if isinstance(text_images, list) else [text_images]
                 body.fields = {k: v for k, v in body.fields.items() if k in MULTI_EDIT_SCHEMA}
                 body.fields["images"] = ["<file>"] * len(body.files) + list(text_images)
+            if "multi_edit_rejects_quality" in self._emu.settings.deviations and (
+                "quality" in body.fields
+            ):
+                raise ApiError(400, "Unrecognized key(s) in object: 'quality'")
             fields = validate(body, MULTI_EDIT_SCHEMA, strict=not body.multipart)
             model = self._resolve_model(fields.get("modelId") or DEFAULT_EDIT_MODEL)
             constraints = model["model_spec"].get("constraints", {})

@@ -11,12 +11,27 @@ from typing import TypedDict
 from .. import _constants as C
 from ._faults import FaultPlan
 
-__all__ = ["DEFAULT_PAY_TO", "DEFAULT_SIWX_DOMAINS", "EmulatorOptions", "EmulatorSettings"]
+__all__ = [
+    "DEFAULT_PAY_TO",
+    "DEFAULT_SIWX_DOMAINS",
+    "DEVIATIONS",
+    "EmulatorOptions",
+    "EmulatorSettings",
+]
 
 DEFAULT_SIWX_DOMAINS = frozenset({"api.venice.ai", "venice.ai", "127.0.0.1", "localhost"})
 DEFAULT_PAY_TO = "0x2670B922ef37C7Df47158725C0CC407b5382293F"
 
 _Usd = Decimal | float | str
+
+#: Ways the emulator can be told to differ from what the SDK assumes of the API, so that
+#: ``inpaint-async conformance`` (and your own tests) can show what such a server looks like.
+DEVIATIONS: Mapping[str, str] = {
+    "no_rate_limit_headers": "image responses carry no x-ratelimit-* headers",
+    "no_model_headers": "image responses carry no x-venice-model-id / -name headers",
+    "multi_edit_rejects_quality": "/image/multi-edit answers 400 to a quality field",
+    "lenient_unknown_fields": "/image/edit ignores unknown JSON fields instead of a 400",
+}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -51,6 +66,8 @@ class EmulatorSettings:
         pay_to: The Base address top-ups must pay.
         settlement_delay: Seconds before a payment that timed out in settlement is credited.
         overloaded_retry_after: `Retry-After` seconds of the `429_overloaded` fault.
+        deviations: Names from `DEVIATIONS`: behave unlike the real API in those ways (empty:
+            behave as documented).
     """
 
     host: str = "127.0.0.1"
@@ -77,9 +94,15 @@ class EmulatorSettings:
     pay_to: str = DEFAULT_PAY_TO
     settlement_delay: float = 2.0
     overloaded_retry_after: int = 30
+    deviations: Iterable[str] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "siwx_domains", frozenset(d.lower() for d in self.siwx_domains))
+        deviations = frozenset(self.deviations)
+        unknown = sorted(deviations - set(DEVIATIONS))
+        if unknown:
+            raise ValueError(f"unknown emulator deviations {unknown}; known: {sorted(DEVIATIONS)}")
+        object.__setattr__(self, "deviations", deviations)
 
 
 class EmulatorOptions(TypedDict, total=False):
@@ -109,3 +132,4 @@ class EmulatorOptions(TypedDict, total=False):
     pay_to: str
     settlement_delay: float
     overloaded_retry_after: int
+    deviations: Iterable[str]

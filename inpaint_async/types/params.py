@@ -47,6 +47,7 @@ class EditParams(RequestModel):
     safe_mode: bool | None = None
     enhance_prompt: bool | None = None
     disable_prompt_optimization_thinking: bool | None = None
+    quality: Quality | None = None
 
     @field_validator("prompt")
     @classmethod
@@ -92,7 +93,6 @@ class MultiEditParams(EditParams):
     model: Annotated[str, Field(min_length=1)] | None = Field(
         default=None, serialization_alias="modelId"
     )
-    quality: Quality | None = None
 
 
 class UpscaleParams(RequestModel):

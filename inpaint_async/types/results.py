@@ -57,6 +57,11 @@ class ImageResult(ResponseModel):
     rate_limit: RateLimitState | None = None
     deprecation: ModelDeprecation | None = None
     headers: Mapping[str, str] = {}
+    endpoint: str | None = None
+    """The API path that produced the image, e.g. ``/image/edit``, or ``/image/multi-edit`` for
+    an ``images.edit(quality=...)`` routed there (see the Images docs)."""
+    quality: str | None = None
+    """The quality tier the SDK sent (``None``: none sent, the model's default applied)."""
 
     @property
     def format(self) -> str:

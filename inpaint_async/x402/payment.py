@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .._constants import (
     BASE_CAIP2,
@@ -32,15 +32,23 @@ from .._exceptions import TopUpError, TopUpLimitError, ValidationError
 from ._parse import decode_base64_json
 from .models import PaymentRequirement
 
+if TYPE_CHECKING:
+    from ..auth._signer import Signer
+    from ..auth.wallet import WalletAuth
+
 __all__ = [
     "MAX_PAYMENT_TIMEOUT_SECONDS",
+    "PaymentDraft",
     "PaymentRailError",
     "SignedPayment",
     "TypedDataSigner",
     "build_payment_header",
     "decode_payment_response",
+    "draft_payment",
+    "finish_payment",
     "new_payment_nonce",
     "select_base_usdc",
+    "sign_payment",
     "transfer_with_authorization_typed_data",
     "usd_to_base_units",
     "validate_amount",
@@ -342,30 +350,30 @@ def transfer_with_authorization_typed_data(
     }
 
 
-def build_payment_header(
+@dataclass(frozen=True, slots=True)
+class PaymentDraft:
+    """An EIP-3009 authorization about to be signed: the typed data and what the header says."""
+
+    typed_data: Mapping[str, Any]
+    authorization: Mapping[str, str]
+    value: int
+    valid_after: int
+    valid_before: int
+    network: str
+    pay_to: str
+
+
+def draft_payment(
     *,
-    signer: TypedDataSigner | Callable[[Mapping[str, Any]], str],
+    payer: str,
     requirement: PaymentRequirement,
     value: int,
     now: int,
     nonce: bytes,
-    from_: str | None = None,
     allow_testnet: bool = False,
-) -> SignedPayment:
-    """Sign an EIP-3009 authorization for ``requirement`` and encode the payment header.
-
-    The rail is re-checked here, so nothing but USDC on Base is ever signed. ``validAfter`` is
-    ``now - 600`` (clock skew), ``validBefore`` is ``now + min(maxTimeoutSeconds, 3600)``.
-
-    Args:
-        signer: a :class:`TypedDataSigner` (``WalletAuth``), or a callable that signs a
-            ``full_message`` (then ``from_`` is required).
-        requirement: the entry chosen by :func:`select_base_usdc`.
-        value: base units, already checked by :func:`validate_amount`.
-        now: the current Unix time in seconds.
-        nonce: 32 random bytes (:func:`new_payment_nonce`), never reused.
-        from_: the payer address when ``signer`` is a plain callable.
-        allow_testnet: accept a Base Sepolia requirement (emulators only).
+) -> PaymentDraft:
+    """Check the rail and build the authorization ``payer`` is to sign (pure; see
+    :func:`build_payment_header` for the rules).
 
     Raises:
         PaymentRailError: the requirement is not a USDC-on-Base rail.
@@ -377,13 +385,6 @@ def build_payment_header(
     # Both checked by _problem; the asserts narrow the types.
     assert rail is not None
     assert requirement.pay_to is not None
-    if isinstance(signer, TypedDataSigner):
-        payer = signer.address
-        sign: Callable[[Mapping[str, Any]], str] = signer.sign_typed_data
-    else:
-        if from_ is None:
-            raise ValueError("from_ is required when signer is a plain callable")
-        payer, sign = from_, signer
     timeout = min(
         requirement.max_timeout_seconds or _DEFAULT_TIMEOUT_SECONDS, MAX_PAYMENT_TIMEOUT_SECONDS
     )
@@ -401,7 +402,6 @@ def build_payment_header(
         name=rail.name,
         version=rail.version,
     )
-    signature = sign(typed)
     authorization = {
         "from": payer,
         "to": requirement.pay_to,
@@ -410,23 +410,117 @@ def build_payment_header(
         "validBefore": str(valid_before),
         "nonce": "0x" + bytes(nonce).hex(),
     }
-    payload = {
-        "x402Version": 2,
-        "scheme": "exact",
-        "network": rail.wire_network,
-        "payload": {"signature": signature, "authorization": authorization},
-    }
-    text = json.dumps(payload, separators=(",", ":"))
-    return SignedPayment(
-        header_value=base64.b64encode(text.encode("ascii")).decode("ascii"),
+    return PaymentDraft(
+        typed_data=typed,
         authorization=authorization,
-        signature=signature,
         value=value,
         valid_after=valid_after,
         valid_before=valid_before,
         network=rail.wire_network,
         pay_to=requirement.pay_to,
     )
+
+
+def finish_payment(draft: PaymentDraft, signature: str) -> SignedPayment:
+    """Encode the payment header of a signed draft (the hybrid v1 layout, ``x402Version: 2``)."""
+    payload = {
+        "x402Version": 2,
+        "scheme": "exact",
+        "network": draft.network,
+        "payload": {"signature": signature, "authorization": dict(draft.authorization)},
+    }
+    text = json.dumps(payload, separators=(",", ":"))
+    return SignedPayment(
+        header_value=base64.b64encode(text.encode("ascii")).decode("ascii"),
+        authorization=draft.authorization,
+        signature=signature,
+        value=draft.value,
+        valid_after=draft.valid_after,
+        valid_before=draft.valid_before,
+        network=draft.network,
+        pay_to=draft.pay_to,
+    )
+
+
+def build_payment_header(
+    *,
+    signer: TypedDataSigner | Callable[[Mapping[str, Any]], str],
+    requirement: PaymentRequirement,
+    value: int,
+    now: int,
+    nonce: bytes,
+    from_: str | None = None,
+    allow_testnet: bool = False,
+) -> SignedPayment:
+    """Sign an EIP-3009 authorization for ``requirement`` and encode the payment header.
+
+    The rail is re-checked here, so nothing but USDC on Base is ever signed. ``validAfter`` is
+    ``now - 600`` (clock skew), ``validBefore`` is ``now + min(maxTimeoutSeconds, 3600)``. For a
+    signer that signs asynchronously (a KMS, a remote service), use :func:`sign_payment`.
+
+    Args:
+        signer: a :class:`TypedDataSigner` (``WalletAuth``), or a callable that signs a
+            ``full_message`` (then ``from_`` is required).
+        requirement: the entry chosen by :func:`select_base_usdc`.
+        value: base units, already checked by :func:`validate_amount`.
+        now: the current Unix time in seconds.
+        nonce: 32 random bytes (:func:`new_payment_nonce`), never reused.
+        from_: the payer address when ``signer`` is a plain callable.
+        allow_testnet: accept a Base Sepolia requirement (emulators only).
+
+    Raises:
+        PaymentRailError: the requirement is not a USDC-on-Base rail.
+    """
+    if isinstance(signer, TypedDataSigner):
+        payer = signer.address
+        sign: Callable[[Mapping[str, Any]], str] = signer.sign_typed_data
+    else:
+        if from_ is None:
+            raise ValueError("from_ is required when signer is a plain callable")
+        payer, sign = from_, signer
+    draft = draft_payment(
+        payer=payer,
+        requirement=requirement,
+        value=value,
+        now=now,
+        nonce=nonce,
+        allow_testnet=allow_testnet,
+    )
+    return finish_payment(draft, sign(draft.typed_data))
+
+
+async def sign_payment(
+    *,
+    signer: Signer | WalletAuth,
+    requirement: PaymentRequirement,
+    value: int,
+    now: int,
+    nonce: bytes,
+    allow_testnet: bool = False,
+) -> SignedPayment:
+    """:func:`build_payment_header` for any :class:`~inpaint_async.auth.Signer`, sync or ``async``.
+
+    ``signer`` may also be a ``WalletAuth``: its :attr:`~inpaint_async.WalletAuth.signer` signs.
+
+    Raises:
+        PaymentRailError: the requirement is not a USDC-on-Base rail (nothing was signed).
+        ConfigurationError: the signer returned something that is not a 65-byte signature.
+    """
+    from ..auth._signer import check_address, resolve_signature
+    from ..auth.wallet import WalletAuth
+
+    if isinstance(signer, WalletAuth):
+        signer = signer.signer
+    draft = draft_payment(
+        payer=check_address(signer.address),
+        requirement=requirement,
+        value=value,
+        now=now,
+        nonce=nonce,
+        allow_testnet=allow_testnet,
+    )
+    signature = await resolve_signature(signer.sign_typed_data(draft.typed_data))
+    return finish_payment(draft, signature)
 
 
 def decode_payment_response(header: str | None) -> dict[str, Any] | None:

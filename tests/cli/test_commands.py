@@ -27,6 +27,20 @@ async def test_edit_writes_the_output(make_emulator, tmp_path: Path) -> None:
     assert (tmp_path / "out.png").read_bytes().startswith(b"\x89PNG")
 
 
+async def test_edit_with_a_quality_bills_that_tier(make_emulator, tmp_path: Path) -> None:
+    """`edit --quality low` on gpt-image-2-edit: sent as a one-image multi-edit, billed low."""
+    emu = await make_emulator()
+    image = write_png(tmp_path / "in.png")
+    env = clean_env(VENICE_API_KEY=emu.api_key)
+    run = await run_cli("--base-url", emu.base_url, "edit", str(image), "add a hat",
+                        "--model", "gpt-image-2-edit", "--quality", "low",
+                        "--aspect-ratio", "auto", "-o", str(tmp_path / "out.png"), env=env)  # fmt: skip
+    assert run.code == 0, run.err
+    (charge,) = emu.charges_for(emu.api_key)
+    assert charge.amount_usd == Decimal("0.03")
+    assert [r.path for r in emu.requests if r.method == "POST"] == ["/api/v1/image/multi-edit"]
+
+
 async def test_a_bad_key_exits_3_with_the_request_id(make_emulator, tmp_path: Path) -> None:
     """A 401: exit code 3, the error and request id on stderr, the key nowhere."""
     emu = await make_emulator()

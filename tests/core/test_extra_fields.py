@@ -133,3 +133,18 @@ def test_options_fold_the_extras() -> None:
     assert opts.body is not None and opts.body.json == {"a": 1, "b": None}
     assert opts.with_changes(idempotent=True).is_idempotent
     assert merge_extra_body(Body(fields=[("a", "1")], files=()), {"a": 2}).json == {"a": 2}
+
+
+@pytest.mark.parametrize("validate", [True, False])
+async def test_extra_fields_pass_with_or_without_validation(
+    make_emulator: Any, validate: bool
+) -> None:
+    """With the catalogue loaded (validation on) or validation off, extra fields still go out
+    (to a server that takes them: the emulator in its lenient mode)."""
+    emu = await make_emulator(deviations={"lenient_unknown_fields"})
+    async with InpaintClient(emu.api_key, base_url=emu.base_url, validate=validate) as c:
+        await c.models.list()
+        result = await c.images.edit(
+            B64, "a hat", model="firered-image-edit", extra_body={"future_field": "x"}
+        )
+    assert result.data and [r.status for r in emu.requests if r.method == "POST"] == [200]

@@ -94,9 +94,9 @@ async def test_wrong_type_is_refused(tmp_path: Path) -> None:
     assert "safe_mode" in await edit_fails(tmp_path, PNG, safe_mode="no")
 
 
-async def test_quality_on_edit_points_to_multi_edit(tmp_path: Path) -> None:
-    """quality is refused on /image/edit with a hint towards multi_edit."""
-    assert "multi_edit" in await edit_fails(tmp_path, PNG, quality="high")
+async def test_quality_outside_low_medium_high_on_edit(tmp_path: Path) -> None:
+    """quality on edit must be low, medium or high (checked before sending)."""
+    assert "quality" in await edit_fails(tmp_path, PNG, quality="ultra")
 
 
 async def test_bad_output_format(tmp_path: Path) -> None:

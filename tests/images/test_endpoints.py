@@ -6,11 +6,14 @@ import base64
 import io
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from inpaint_async import (
     BackgroundRemoveResult,
+    BadRequestError,
+    EditResult,
     ImageResult,
     MultiEditResult,
     NotFoundError,
@@ -163,17 +166,92 @@ async def test_multi_edit_quality_is_billed_at_the_requested_tier(emulator: Emul
 # -- edit: the quality decision ------------------------------------------------------------------
 
 
-async def test_quality_on_edit_is_refused_locally_with_the_multi_edit_hint(
+async def test_quality_on_edit_goes_through_multi_edit_and_bills_the_tier(
     emulator: Emulator,
 ) -> None:
-    """edit(quality=...) never reaches the server (which answers 400); the error names multi_edit."""
+    """edit(quality=...) works on the strict server: sent as a one-image multi-edit, visibly."""
     async with emulator_client(emulator) as c:
-        with pytest.raises(
-            ValidationError, match=r"images\.multi_edit\(images=\[image\], quality"
-        ) as info:
-            await c.images.edit(PNG, "x", model="gpt-image-2-edit", quality="low")
-    assert info.value.param == "quality"
-    assert image_posts(emulator) == []
+        result = await c.images.edit(PNG, "x", model="gpt-image-2-edit", quality="low")
+        plain = await c.images.edit(PNG, "x", model="gpt-image-2-edit")
+    assert image_posts(emulator) == ["/api/v1/image/multi-edit", "/api/v1/image/edit"]
+    assert isinstance(result, EditResult)
+    assert (result.endpoint, result.quality) == ("/image/multi-edit", "low")
+    assert (plain.endpoint, plain.quality) == ("/image/edit", None)
+    assert [e.amount_usd for e in emulator.charges_for()] == [Decimal("0.03"), Decimal("0.34")]
+
+
+async def test_quality_on_edit_sends_model_as_modelid_and_the_image_as_images(
+    recorder: Recorder,
+) -> None:
+    """The multi-edit route speaks multi-edit: modelId, images[] (JSON) or images parts."""
+    async with recorder.client() as c:
+        await c.images.edit(
+            B64, "x", model="gpt-image-2-edit", quality="medium", aspect_ratio="1:1"
+        )
+        await c.images.edit(PNG, "x", model="gpt-image-2-edit", quality="high")
+    as_json, as_form = recorder.seen
+    assert as_json["path"] == "/api/v1/image/multi-edit"
+    assert as_json["json"] == {
+        "images": [B64], "prompt": "x", "modelId": "gpt-image-2-edit", "quality": "medium",
+        "aspect_ratio": "1:1",
+    }  # fmt: skip
+    assert [f[0] for f in as_form["files"]] == ["images"]
+    assert ("quality", "high") in as_form["fields"] and ("modelId", "gpt-image-2-edit") in as_form[
+        "fields"
+    ]
+
+
+async def test_edit_quality_route_edit_follows_the_documentation(
+    make_emulator: Any,
+) -> None:
+    """edit_quality_route="edit" sends quality to /image/edit: billed by a lenient server, a 400
+    from the strict (schema) one."""
+    lenient = await make_emulator(strict_quality=False)
+    async with emulator_client(lenient, edit_quality_route="edit") as c:
+        result = await c.images.edit(PNG, "x", model="gpt-image-2-edit", quality="medium")
+    assert (result.endpoint, result.quality) == ("/image/edit", "medium")
+    assert [e.amount_usd for e in lenient.charges_for()] == [Decimal("0.08")]
+    strict = await make_emulator()
+    async with emulator_client(strict) as root:
+        c = root.with_options(edit_quality_route="edit")
+        with pytest.raises(BadRequestError):
+            await c.images.edit(PNG, "x", model="gpt-image-2-edit", quality="medium")
+
+
+async def test_quality_for_a_model_without_tiers_is_ignored_as_documented(
+    emulator: Emulator,
+) -> None:
+    """With the catalogue loaded, a model without qualities ignores quality: a plain edit."""
+    async with emulator_client(emulator) as c:
+        await c.models.list()
+        result = await c.images.edit(PNG, "x", model="firered-image-edit", quality="low")
+    assert (result.endpoint, result.quality) == ("/image/edit", None)
+    assert image_posts(emulator) == ["/api/v1/image/edit"]
+
+
+async def test_aspect_ratio_auto_is_never_sent_on_edit(
+    emulator: Emulator, recorder: Recorder
+) -> None:
+    """auto works on a model that does not list it (omitted = auto), catalogue loaded or not."""
+    async with emulator_client(emulator) as c:
+        await c.images.edit(PNG, "x", model="gpt-image-2-edit", aspect_ratio="auto")
+        await c.models.list()
+        await c.images.edit(PNG, "x", model="gpt-image-2-edit", aspect_ratio="auto")
+        await c.images.edit(PNG, "x", model="gpt-image-2-edit", aspect_ratio="auto", quality="low")
+    assert [r.status for r in emulator.requests if r.method == "POST"] == [200, 200, 200]
+    async with recorder.client() as c:
+        await c.images.edit(B64, "x", aspect_ratio="auto")
+    assert "aspect_ratio" not in recorder.seen[0]["json"]
+
+
+async def test_multi_edit_drops_auto_only_where_the_model_does_not_list_it(
+    emulator: Emulator,
+) -> None:
+    """multi_edit keeps auto for models that list it and omits it for those that do not."""
+    async with emulator_client(emulator) as c:
+        await c.models.list()
+        await c.images.multi_edit([PNG], "x", model="gpt-image-2-edit", aspect_ratio="auto")
+    assert [r.status for r in emulator.requests if r.method == "POST"] == [200]
 
 
 async def test_the_hint_works_a_single_image_multi_edit_picks_the_tier(emulator: Emulator) -> None:

@@ -111,6 +111,18 @@ def test_pricing_rules(entry: Model, kwargs: dict[str, Any], expected: str) -> N
     assert entry.estimate_cost(**kwargs) == cost
 
 
+@pytest.mark.parametrize(
+    ("quality", "resolution", "cost"),
+    [("low", None, "0.03"), ("medium", "2K", "0.14"), (None, "2K", "0.52")],
+)
+def test_an_edit_with_a_quality_is_priced_at_that_quality(
+    quality: str | None, resolution: str | None, cost: str
+) -> None:
+    """images.edit(quality=...) is honoured, so estimate_cost prices an edit at that tier."""
+    price = MATRIX.estimate_cost(quality=quality, resolution=resolution)  # type: ignore[arg-type]
+    assert price == Decimal(cost)
+
+
 def test_prices_are_exact_decimals_from_json_floats() -> None:
     """0.0345-style floats from JSON become exact Decimals, not binary approximations."""
     m = model("f", {"inpaint": {"usd": 0.12, "diem": 0.12},
@@ -121,7 +133,7 @@ def test_prices_are_exact_decimals_from_json_floats() -> None:
 @pytest.mark.parametrize(
     ("entry", "kwargs", "message"),
     [
-        (MATRIX, {"quality": "low"}, "multi_edit"),
+        (MATRIX, {"quality": "ultra"}, "allowed: low, medium, high"),
         (MATRIX, {"endpoint": "multi_edit", "quality": "ultra"}, "allowed: low, medium, high"),
         (TIERED, {"resolution": "8K"}, "allowed: 1K, 2K, 4K"),
         (FLAT, {"resolution": "2K"}, "no resolution tiers"),

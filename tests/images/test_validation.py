@@ -46,15 +46,16 @@ async def test_aspect_ratio_lists_the_allowed_values(emulator: Emulator) -> None
     """gpt-image-2-edit takes 1:1, 3:2 and 16:9 only."""
     err = await edit_error(emulator, model="gpt-image-2-edit", aspect_ratio="9:16")
     assert str(err) == (
-        "aspect_ratio '9:16' is not supported by gpt-image-2-edit; allowed: 1:1, 3:2, 16:9"
+        "aspect_ratio '9:16' is not supported by gpt-image-2-edit; allowed: 1:1, 3:2, 16:9 "
+        "(or auto)"
     )
     assert err.param == "aspect_ratio"
 
 
-async def test_auto_on_a_model_without_auto_says_to_omit_it(emulator: Emulator) -> None:
-    """'auto' is not universal: the message says to leave aspect_ratio out."""
-    err = await edit_error(emulator, model="gpt-image-2-edit", aspect_ratio="auto")
-    assert "omit aspect_ratio" in str(err)
+async def test_a_quality_the_model_does_not_offer_is_refused_on_edit(emulator: Emulator) -> None:
+    """grok-imagine-image-2-0-edit takes low and medium only, on edit as on multi-edit."""
+    err = await edit_error(emulator, model="grok-imagine-image-2-0-edit", quality="high")
+    assert err.param == "quality" and "allowed: low, medium" in str(err)
 
 
 async def test_any_resolution_on_edit_to_a_model_without_tiers(emulator: Emulator) -> None:

@@ -162,12 +162,17 @@ async def test_no_proxy_and_trust_env_false_bypass_it(
     assert len(emu.requests) == 1
 
 
-async def test_explicit_proxy_with_credentials(emu: Emulator, forward_proxy: ForwardProxy) -> None:
+async def test_explicit_proxy_with_credentials(
+    emu: Emulator, forward_proxy: ForwardProxy, caplog: pytest.LogCaptureFixture
+) -> None:
     """proxy= wins over the environment; its credentials go as Proxy-Authorization, never shown."""
     proxy = forward_proxy.url.replace("http://", "http://alice:s3cret@")
     client = InpaintClient(emu.api_key, base_url=emu.base_url, proxy=proxy, trust_env=False)
-    async with client:
-        await client.images.edit(PNG, "add a hat")
+    with caplog.at_level("DEBUG", logger="inpaint_async"):
+        async with client:
+            await client.images.edit(PNG, "add a hat")
+    assert caplog.records and "s3cret" not in caplog.text
+    assert base64.b64encode(b"alice:s3cret").decode() not in caplog.text
     assert forward_proxy.targets == [f"{emu.base_url}/image/edit"]
     assert forward_proxy.proxy_auth == ["Basic " + base64.b64encode(b"alice:s3cret").decode()]
     assert "s3cret" not in repr(client)

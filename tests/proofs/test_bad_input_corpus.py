@@ -140,7 +140,7 @@ LOCAL_CASES: dict[str, tuple[Case, type[InpaintError], str]] = {
     "empty prompt": (edit(prompt=""), ValidationError, "prompt"),
     "blank prompt": (edit(prompt=" \n\t "), ValidationError, "prompt"),
     "over-long prompt": (edit(prompt="x" * 32_769), ValidationError, "prompt"),
-    "quality on edit": (edit(quality="high"), ValidationError, "multi_edit"),
+    "unknown quality on edit": (edit(quality="ultra"), ValidationError, "quality"),
     "output folder missing": (
         edit(output="/nonexistent-folder-xyz/out.png"),
         ValidationError,

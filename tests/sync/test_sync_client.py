@@ -161,3 +161,36 @@ def test_an_async_client_refuses_a_second_event_loop(emu: Emulator) -> None:
         first.run_until_complete(client.close())
         first.close()
     assert isinstance(EventLoopMismatchError("x"), ConfigurationError)
+
+
+def test_a_dropped_client_releases_its_thread(emu: Emulator) -> None:
+    """Garbage-collecting an unclosed sync client closes its connections and stops its thread."""
+    import gc
+
+    client = SyncInpaintClient(emu.api_key, base_url=emu.base_url)
+    client.images.edit(PNG, "hat")
+    runner = client._runner
+    del client
+    gc.collect()
+    assert runner.loop.is_closed() and not runner.thread.is_alive()
+
+
+def test_with_options_shares_the_loop_and_the_connections(emu: Emulator) -> None:
+    """A derived sync client changes options, uses the same loop, and closing it is a no-op."""
+    with SyncInpaintClient(emu.api_key, base_url=emu.base_url) as client:
+        derived = client.with_options(read_timeout=30, validate=False)
+        assert isinstance(derived, SyncInpaintClient)
+        assert derived.async_client.timeouts.read == 30 and not derived.async_client.validate
+        derived.close()
+        assert derived.images.edit(PNG, "hat").content_type == "image/png"
+        assert client.images.edit(PNG, "hat").content_type == "image/png"
+
+
+def test_takes_every_option_of_the_async_client() -> None:
+    """The sync client's keywords stay in step with InpaintClient's (session excepted)."""
+    import inspect
+
+    private = {"self", "session", "_transport", "_shared"}
+    async_options = set(inspect.signature(InpaintClient.__init__).parameters) - private
+    sync_options = set(inspect.signature(SyncInpaintClient.__init__).parameters) - {"self"}
+    assert sync_options == async_options

@@ -60,3 +60,12 @@ async def test_a_settings_object_drives_a_running_emulator(http: aiohttp.ClientS
         assert r.status == 200
         limits = body["data"]["rateLimits"][0]["rateLimits"]
         assert limits == [{"amount": 3, "type": "RPM"}]
+
+
+def test_an_unknown_deviation_is_refused() -> None:
+    """A misspelt deviation fails when the settings are built, naming the known ones."""
+    from inpaint_async.testing import DEVIATIONS
+
+    with pytest.raises(ValueError, match="no_model_headers"):
+        EmulatorSettings(deviations={"no_model_header"})
+    assert EmulatorSettings(deviations=list(DEVIATIONS)).deviations == frozenset(DEVIATIONS)

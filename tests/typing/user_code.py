@@ -62,6 +62,14 @@ def money() -> None:
     assert_type(policy.below_usd, Decimal | None)
 
 
+async def spend_guard() -> None:
+    from inpaint_async.spend import open_ledger
+
+    ledger = open_ledger("0x" + "ab" * 20)
+    hold = await ledger.reserve_edit("0.04", max_per_day_usd=5)
+    await ledger.commit_edit(hold, Decimal("0.04"))
+
+
 def wallet() -> None:
     auth = WalletAuth("0x" + "11" * 32)
     assert_type(auth.address, str)
@@ -75,3 +83,5 @@ def sync_script() -> None:
         assert_type(client.estimate_cost("gpt-image-2-edit"), Decimal)
         client.images.edit(b"...", "x", output_format="gif")  # type: ignore[arg-type]
         client.images.edit(b"...", "x", qualty="low")  # type: ignore[call-arg]
+        assert_type(client.with_options(read_timeout=30), SyncInpaintClient)
+        client.with_options(read_timout=30)  # type: ignore[call-arg]

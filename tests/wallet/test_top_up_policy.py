@@ -25,14 +25,14 @@ from .conftest import PNG, client_for, fast_policy, paths
 def signatures(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Every top-up payment the SDK signs."""
     signed: list[Any] = []
-    real = wallet_module.build_payment_header
+    real = wallet_module.sign_payment
 
-    def spy(**kwargs: Any) -> Any:
-        payment = real(**kwargs)
+    async def spy(**kwargs: Any) -> Any:
+        payment = await real(**kwargs)
         signed.append(payment)
         return payment
 
-    monkeypatch.setattr(wallet_module, "build_payment_header", spy)
+    monkeypatch.setattr(wallet_module, "sign_payment", spy)
     return signed
 
 
