@@ -168,6 +168,8 @@ def _values(**over: Any) -> dict[str, Any]:
         ),
         "deprecation": None,
         "headers": {"content-type": "image/png"},
+        "endpoint": "/image/edit",
+        "quality": None,
     }
     values.update(over)
     return values
@@ -177,6 +179,7 @@ def _values(**over: Any) -> dict[str, Any]:
     "cls", [ImageResult, EditResult, MultiEditResult, UpscaleResult, BackgroundRemoveResult]
 )
 def test_fast_construct_is_model_construct(cls: type[ImageResult]) -> None:
+    assert list(_values()) == list(cls.model_fields)  # the fast way applies to these values
     fast = _construct(cls, **_values())
     slow = cls.model_construct(**_values())
     assert type(fast) is cls
@@ -240,3 +243,20 @@ async def test_a_path_is_read_to_its_end(
     async with InpaintClient(auth=RecordingAuth(), base_url=loopback.base_url) as c:
         await c.images.edit(image, "add a red hat")
     assert loopback.seen[0]["files"]["image"]["size"] == len(PNG)
+
+
+def test_image_results_take_the_fast_construction(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``image_result`` names every field of the result (a field added to the model but not
+    passed would silently bring back the slow path)."""
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    from inpaint_async._response import image_result
+    from inpaint_async._wire import RawResponse
+
+    def refuse(**values: Any) -> None:
+        raise AssertionError(f"model_construct called: {sorted(values)}")
+
+    monkeypatch.setattr(EditResult, "model_construct", refuse)
+    headers = CIMultiDictProxy(CIMultiDict({"content-type": "image/png", "cf-ray": "r"}))
+    result = image_result(RawResponse(200, headers, content=PNG), EditResult)
+    assert result.data == PNG and result.request_id == "r" and result.format == "png"
