@@ -3,36 +3,25 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
-import aiohttp
-import aioresponses.core
 import pytest
 from aiohttp import web
 
-from inpaint_async.testing import Emulator
+from inpaint_async.testing import Emulator, aioresponses_compat
 
-# --- aioresponses 0.7.9 vs aiohttp >= 3.14 -------------------------------------------------------
-# aiohttp 3.14 (a security release) made `stream_writer` a required keyword of
-# ClientResponse.__init__; aioresponses 0.7.9 does not pass it (aioresponses issue #289, fixed by the
-# unreleased PR #288). Until a release carries the fix, give aioresponses a ClientResponse whose
-# stream_writer defaults to a stub. Remove this block when aioresponses > 0.7.9 is out.
+#: tests/fixtures holds a separate user project; its tests run in their own pytest process.
+collect_ignore = ["fixtures"]
 
-
-class _StubStreamWriter:
-    output_size = 0
+# aioresponses 0.7.9 fails on aiohttp >= 3.14 (issue #289); the suite applies the package's own
+# opt-in fix for every test, the way users get it from the `aioresponses_mock` fixture.
 
 
-if "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters:
-
-    class _CompatClientResponse(aiohttp.ClientResponse):
-        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-            kwargs.setdefault("stream_writer", _StubStreamWriter())
-            super().__init__(*args, **kwargs)
-
-    aioresponses.core.ClientResponse = _CompatClientResponse  # type: ignore[misc]
+@pytest.fixture(autouse=True, scope="session")
+def _aioresponses_compat() -> Iterator[None]:
+    with aioresponses_compat():
+        yield
 
 
 #: Test settings: no practical rate limit, 64-pixel outputs, no waiting on overloaded 429s, and

@@ -187,7 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ):
             from ..testing.__main__ import main as emulate_main
 
-            return emulate_main(args_list[index + 1 :])
+            rest = args_list[index + 1 :]
+            if "--json" in args_list[:index] and "--json" not in rest:
+                rest.append("--json")
+            return emulate_main(rest)
     parser = build_parser()
     args = parser.parse_args(args_list)
     if args.command == "mcp":

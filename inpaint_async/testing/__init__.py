@@ -12,7 +12,8 @@ async with Emulator(settings=settings, rate_limit_rpm=10) as emu:
 ```
 
 `Emulator` is imported lazily: importing this package (as the pytest plugin does) stays cheap
-and pulls in neither aiohttp's server nor Pillow.
+and pulls in neither aiohttp's server nor Pillow. Install what it needs with
+`pip install 'inpaint-async[testing]'` (Pillow, pytest-asyncio, aioresponses).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._faults import FAULT_KINDS, Fault, FaultPlan
 from ._ledger import LedgerEntry
+from ._mocking import aioresponses_compat
+from ._samples import sample_image, sample_images, write_sample_image
 from ._settings import DEVIATIONS, EmulatorSettings
 from ._thread import emulator_in_thread
 
@@ -36,13 +39,22 @@ __all__ = [
     "FaultPlan",
     "LedgerEntry",
     "RequestRecord",
+    "aioresponses_compat",
     "emulator_in_thread",
+    "sample_image",
+    "sample_images",
+    "write_sample_image",
 ]
 
 
 def __getattr__(name: str) -> Any:
     if name in ("Emulator", "RequestRecord"):
-        from . import _app
+        try:
+            from . import _app
+        except ImportError as exc:
+            raise ImportError(
+                f"the emulator needs {exc.name}: pip install 'inpaint-async[testing]'"
+            ) from exc
 
         return getattr(_app, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -82,7 +82,7 @@ def test_a_pipe_gets_no_colour_and_no_wrapping() -> None:
     """Not a terminal: styles are dropped and a long line stays whole."""
     buf = io.StringIO()
     console = make_console(buf)
-    long = "word " * 60
+    long = " ".join(["word"] * 60)
     console.print(f"[red]{long}[/]")
     assert buf.getvalue() == long + "\n"
 

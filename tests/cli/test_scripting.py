@@ -3,7 +3,9 @@ the output format from the file extension, and model typos caught before any pai
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import subprocess
 import sys
 from decimal import Decimal
@@ -147,3 +149,22 @@ async def test_balance_and_top_up_json_of_a_wallet(make_emulator) -> None:
     paid = await run_cli("--json", "top-up", "5", "--yes", env=env)
     assert paid.code == 0, paid.err
     assert Decimal(json.loads(paid.out)["amount_credited_usd"]) == Decimal(5)
+
+
+async def test_emulate_json_prints_one_line_to_connect() -> None:
+    """`--json emulate --port 0`: the first stdout line is JSON with a working base URL and key."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "inpaint_async.cli", "--json", "emulate", "--port", "0",
+        env=clean_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        doc = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+        env = clean_env(VENICE_API_KEY=doc["api_key"])
+        run = await run_cli("--base-url", doc["base_url"], "balance", "--json", env=env)
+        assert run.code == 3  # an emulator API key is not an admin key: a typed 401, as JSON
+        assert json.loads(run.out)["error"]["status_code"] == 401
+    finally:
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0
