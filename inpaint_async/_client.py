@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import time
 import urllib.parse
 from collections.abc import AsyncIterable, Iterable, Mapping
 from contextlib import nullcontext
@@ -60,6 +61,22 @@ __all__ = ["InpaintClient"]
 R = TypeVar("R", bound="ImageResult")
 
 _UNSET: Any = object()
+#: The attempt of a call without a wallet's gate (a nullcontext is reusable and reentrant).
+_NO_GATE: nullcontext[None] = nullcontext()
+
+
+def _attempt_ticket(internal: bool) -> AttemptTicket:
+    # Imported on the first call, not per call (an import statement costs about a microsecond
+    # even when the module is loaded); the spend package stays out of `import inpaint_async`.
+    global _AttemptTicket
+    if _AttemptTicket is None:
+        from .spend._hooks import AttemptTicket
+
+        _AttemptTicket = AttemptTicket
+    return _AttemptTicket(internal=internal)
+
+
+_AttemptTicket: type[AttemptTicket] | None = None
 
 EditQualityRoute = Literal["multi_edit", "edit"]
 
@@ -472,23 +489,33 @@ class InpaintClient:
         An ``_internal`` request (a top-up's own) never waits for a paused wallet and never goes
         to the 402 hook, so a top-up cannot wait for itself.
         """
-        from .spend._hooks import AttemptTicket
-
         self._check_loop()
         # Checked before anything is sent: a bad timeout or a header value with a line break
         # would otherwise surface mid-send as aiohttp's ValueError.
         _check_seconds("timeout", options.timeout)
         if options.headers:
             check_header_values(options.headers, "extra_headers")
-        ticket = AttemptTicket(internal=_internal)
+        ticket = _attempt_ticket(_internal)
         policy = options.retry or self.retry
         topped_up = 0
         while True:
             try:
-                return await policy.call(
+                # The first attempt is awaited here, one coroutine from the caller to the
+                # transport; only a failure enters the retry policy (tenacity then drives every
+                # retry, each a fresh _attempt: new auth headers, the body replayed).
+                # RetryPolicy.call is the same thing for other callers.
+                started = time.monotonic()
+                first: Exception
+                try:
+                    return await self._attempt(options, ticket)
+                except Exception as exc:
+                    first = exc
+                return await policy.after_failure(
+                    first,
                     lambda: self._attempt(options, ticket),
                     idempotent=options.is_idempotent,
                     describe=f"{options.method} {options.path}",
+                    started=started,
                 )
             except PaymentRequiredError as exc:
                 hooks = self._wallet_hooks
@@ -510,7 +537,7 @@ class InpaintClient:
             timeouts = Timeouts(timeouts.connect, options.timeout, total)
         authenticate = options.authenticate
         hooks = self._wallet_hooks
-        gate = hooks.attempt(ticket) if authenticate and hooks is not None else nullcontext()
+        gate = hooks.attempt(ticket) if authenticate and hooks is not None else _NO_GATE
         async with gate:
             if authenticate:
                 # Asked once per attempt, just before sending: a wallet signs a fresh nonce.

@@ -12,31 +12,57 @@ import re
 import stat
 from typing import IO
 
-__all__ = ["is_part_file_of", "open_regular"]
+__all__ = ["is_part_file_of", "open_regular", "open_regular_fd", "read_fd"]
 
 
-def open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
-    """Open a file for reading without ever blocking, and only if it is a regular file.
+def open_regular_fd(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """Open a regular file for reading without ever blocking: ``(fd, size)``, the descriptor
+    still non-blocking (which a regular file ignores). The caller closes it.
 
     ``O_NONBLOCK`` makes opening a FIFO return at once instead of waiting for a writer; the
     ``fstat`` then refuses it (and devices, sockets) with ``IsADirectoryError`` for a folder and
     ``OSError(EINVAL)`` for anything else that is not a regular file.
     """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags)
+    fd = os.open(path, _FLAGS)
     try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(21, "Is a directory", str(path))
-        if not stat.S_ISREG(mode):
+        if not stat.S_ISREG(st.st_mode):
             raise OSError(22, "not a regular file", str(path))
-        if flags & getattr(os, "O_NONBLOCK", 0):
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st.st_size
+
+
+def open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
+    """Open a file for reading without ever blocking, and only if it is a regular file
+    (see :func:`open_regular_fd`); the file object is blocking."""
+    fd, _ = open_regular_fd(path)
+    try:
+        if _FLAGS & _NONBLOCK:
             os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
         raise
     return os.fdopen(fd, "rb")
 
+
+def read_fd(fd: int, first: int, limit: int) -> bytes:
+    """Read ``fd`` from its position to its end, at most ``limit`` bytes, asking for ``first``
+    bytes first: one ``read(2)`` of the expected size, one more to see the end."""
+    data = os.read(fd, first)
+    while len(data) < limit:
+        more = os.read(fd, limit - len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_FLAGS = os.O_RDONLY | _NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
 _PART_RANDOM = re.compile(r"[a-z0-9_]{8}")
 

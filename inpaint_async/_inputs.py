@@ -14,16 +14,24 @@ import binascii
 import os
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from ._constants import MAX_IMAGE_BYTES, MAX_PIXELS, MIN_PIXELS, MIN_SIDE
 from ._exceptions import ValidationError
-from ._files import open_regular
+from ._files import open_regular_fd, read_fd
 from ._wire import FilePart, JSONFragment
 
-__all__ = ["ImageInput", "PreparedImage", "prepare_image", "pure_base64", "sniff_image_type"]
+__all__ = [
+    "ImageInput",
+    "PreparedImage",
+    "prepare_image",
+    "pure_base64",
+    "sniff_head",
+    "sniff_image_type",
+]
 
 ImageInput = bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes]
 
@@ -121,33 +129,40 @@ def _jpeg_size(head: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _check(head: bytes, size: int, what: str, param: str) -> str:
+def _check(head: bytes, size: int, what: str | Callable[[], str], param: str) -> str:
+    """The image type of ``head``; a ValidationError naming ``what`` (built only then, when it is
+    a callable) when the image cannot be sent."""
     mime = sniff_image_type(head)
     if mime is None:
         raise ValidationError(
-            f"{what} is not a supported image (PNG, JPEG, WebP, HEIC or AVIF, by its first bytes)",
+            f"{_text(what)} is not a supported image (PNG, JPEG, WebP, HEIC or AVIF, by its first bytes)",
             param=param,
         )
     if size == 0:
-        raise ValidationError(f"{what} is empty", param=param)
+        raise ValidationError(f"{_text(what)} is empty", param=param)
     if size >= MAX_IMAGE_BYTES:
         raise ValidationError(
-            f"{what} is {size / 1_048_576:.1f} MB; the API takes images under 25 MB", param=param
+            f"{_text(what)} is {size / 1_048_576:.1f} MB; the API takes images under 25 MB",
+            param=param,
         )
     dims = image_size(head, mime)
     if dims is not None:
         w, h = dims
         if w < MIN_SIDE or h < MIN_SIDE or w * h < MIN_PIXELS:
             raise ValidationError(
-                f"{what} is {w}×{h} px; the API needs at least 65,536 pixels and 64 px a side",
+                f"{_text(what)} is {w}×{h} px; the API needs at least 65,536 pixels and 64 px a side",
                 param=param,
             )
         if w * h > MAX_PIXELS:
             raise ValidationError(
-                f"{what} is {w}×{h} px; the API takes at most 33,177,600 pixels (7680×4320)",
+                f"{_text(what)} is {w}×{h} px; the API takes at most 33,177,600 pixels (7680×4320)",
                 param=param,
             )
     return mime
+
+
+def _text(what: str | Callable[[], str]) -> str:
+    return what() if callable(what) else what
 
 
 def _filename(stem: str, mime: str) -> str:
@@ -176,18 +191,24 @@ def _from_path(path: Path, field: str, param: str) -> PreparedImage:
     data: bytes | None = None
     try:
         # Never blocks (a FIFO is refused, not waited on) and refuses anything but a file.
-        with open_regular(path) as fh:
-            size = os.fstat(fh.fileno()).st_size
+        # Plain descriptor reads: no buffered file object to build for one read.
+        fd, size = open_regular_fd(path)
+        try:
             if size <= _READ_WHOLE:
                 # One open and one read for the check and the upload: cheaper than opening the
-                # file again for each attempt (the bytes are kept for the retries).
-                data = fh.read(_READ_WHOLE + 1)
+                # file again for each attempt (the bytes are kept for the retries). The read asks
+                # for the size fstat gave and reads to the end (a file that grew since is read
+                # as it is now): asking a buffered reader for 256 KB made every read allocate,
+                # fault in and shrink a 256 KB buffer.
+                data = read_fd(fd, size + 1, _READ_WHOLE + 1)
                 size = len(data)
-                head = data[:_HEAD]
+                head = sniff_head(data)
             else:
-                head = fh.read(_SMALL_HEAD)
+                head = read_fd(fd, _SMALL_HEAD, _SMALL_HEAD)
                 if head.startswith(b"\xff\xd8") and image_size(head, "image/jpeg") is None:
-                    head += fh.read(_HEAD - len(head))  # JPEG: the size marker may follow EXIF
+                    head += read_fd(fd, _HEAD - len(head), _HEAD - len(head))  # JPEG: after EXIF
+        finally:
+            os.close(fd)
     except FileNotFoundError:
         raise ValidationError(f"{param}: no such file: {_display(path)}", param=param) from None
     except IsADirectoryError:
@@ -206,7 +227,7 @@ def _from_path(path: Path, field: str, param: str) -> PreparedImage:
         raise ValidationError(
             f"{param}: {_display(path)} is not a valid path", param=param
         ) from None
-    mime = _check(head, size, f"{param} file {_display(Path(path.name))!r}", param)
+    mime = _check(head, size, lambda: f"{param} file {_display(Path(path.name))!r}", param)
     source: Path | bytes = path if data is None else data
     return PreparedImage(part=FilePart(field, source, wire_filename(path.name, mime), mime, size))
 
@@ -234,10 +255,17 @@ def _from_fileobj(fh: IO[bytes], field: str, param: str) -> PreparedImage:
     return PreparedImage(part=FilePart(field, fh, filename, mime, end - start, start))
 
 
-def _from_bytes(data: bytes, field: str, param: str) -> PreparedImage:
+def sniff_head(data: bytes) -> bytes:
+    """The first bytes of ``data`` the type and size checks need: 4 KB, or 64 KB for a JPEG
+    whose size marker follows EXIF data (copying 64 KB of every image costs microseconds)."""
     head = data[:_SMALL_HEAD]
     if head.startswith(b"\xff\xd8") and image_size(head, "image/jpeg") is None:
-        head = data[:_HEAD]  # JPEG: the size marker may follow EXIF data
+        head = data[:_HEAD]
+    return head
+
+
+def _from_bytes(data: bytes, field: str, param: str) -> PreparedImage:
+    head = sniff_head(data)
     mime = _check(head, len(data), f"{param} bytes", param)
     return PreparedImage(part=FilePart(field, data, _filename("image", mime), mime, len(data)))
 

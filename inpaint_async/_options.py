@@ -78,6 +78,10 @@ class RequestOptions:
             ValidationError: an ``extra_*`` argument is not a mapping of the right shape; nothing
                 was sent.
         """
+        if extra_headers is None and extra_query is None and extra_body is None and not params:
+            # The usual call: nothing to check or merge.
+            return cls(method.upper(), path, body, None, output, timeout, retry, {}, idempotent,
+                       authenticate)  # fmt: skip
         headers = _str_mapping(extra_headers, "extra_headers")
         query = dict(params or {})
         if extra_query is not None:

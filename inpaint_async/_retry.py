@@ -139,16 +139,36 @@ class RetryPolicy:
         ``attempt`` must build everything per attempt (fresh auth headers, a replayed body).
         """
         started = time.monotonic()
+        first: Exception
         try:
             return await attempt()
         except Exception as exc:
-            if self.max_attempts == 1 or not self.is_retryable(exc, idempotent=idempotent):
-                raise
-            first_error: Exception | None = exc
+            first = exc
+        return await self.after_failure(
+            first, attempt, idempotent=idempotent, describe=describe, started=started
+        )
 
-        # The first attempt runs bare, so the common case (success) pays nothing for the retry
-        # machinery. From the first failure on, tenacity drives: it is handed that failure as its
-        # own first attempt, so attempt numbers, waits and the time budget are the policy's.
+    async def after_failure(
+        self,
+        first: Exception,
+        attempt: Callable[[], Awaitable[T]],
+        *,
+        idempotent: bool = False,
+        describe: str = "request",
+        started: float,
+    ) -> T:
+        """Continue a call whose first attempt (begun at ``started``, monotonic) raised ``first``.
+
+        The first attempt runs bare (in :meth:`call`, or inlined by the client), so the common
+        case, a success, pays nothing for the retry machinery. From the first failure on,
+        tenacity drives: it is handed that failure as its own first attempt, so attempt
+        numbers, waits and the time budget are the policy's. ``first`` is raised as is when the
+        policy does not retry it.
+        """
+        if self.max_attempts == 1 or not self.is_retryable(first, idempotent=idempotent):
+            raise first
+        first_error: Exception | None = first
+
         async def run() -> T:
             nonlocal first_error
             if first_error is not None:

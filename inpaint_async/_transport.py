@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import tempfile
 from collections.abc import Mapping
@@ -178,43 +179,15 @@ class Transport:
         """Send one attempt and read the response; errors are mapped to ours.
 
         Our errors are raised outside the ``except`` blocks that caught aiohttp's, so neither
-        ``__cause__`` nor ``__context__`` leads back to aiohttp's request headers.
+        ``__cause__`` nor ``__context__`` leads back to aiohttp's request headers. One coroutine
+        from here to aiohttp (the deadline, the request and the mapping): every layer between
+        the client and the socket costs CPU on each resumption after I/O.
         """
-        failure: APIError | None = None
-        try:
-            async with asyncio.timeout(timeouts.total):
-                return await self._send(
-                    method, url, headers, body, params, timeouts, output, limits or BodyLimits()
-                )
-        except TimeoutError:
-            failure = OutcomeUnknownError(
-                f"no complete answer from {_origin(url)} within the per-attempt deadline of "
-                f"{timeouts.total:g}s; the request may have been processed (and charged)"
-            )
-        except _Mapped as mapped:
-            failure = mapped.error
-        raise failure
-
-    async def _send(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: Body | None,
-        params: Mapping[str, str] | None,
-        timeouts: Timeouts,
-        output: Path | None,
-        limits: BodyLimits,
-    ) -> RawResponse:
+        limits = limits or _DEFAULT_LIMITS
         kwargs: dict[str, Any] = {
             "headers": headers,
             "params": params,
-            "timeout": aiohttp.ClientTimeout(
-                total=None,
-                connect=None,
-                sock_connect=timeouts.connect,
-                sock_read=timeouts.read,
-            ),
+            "timeout": _client_timeout(timeouts.connect, timeouts.read),
             "allow_redirects": False,
         }
         self.network.apply(url, kwargs)
@@ -225,64 +198,78 @@ class Transport:
                 kwargs["data"] = aiohttp.payload.BytesPayload(
                     encode_json(body.json), content_type="application/json"
                 )
-        # Known once the status line and headers are in: an error after that point (a body cut
-        # off mid-way) still names the request, so the charge can be traced.
-        request_id: str | None = None
-        error: APIError
+        failure: APIError
         try:
-            async with self.session.request(method, url, **kwargs) as resp:
-                request_id = resp.headers.get(H_CF_RAY)
-                if not 200 <= resp.status < 300:
-                    # Error bodies are capped: a huge one (an HTML page, a runaway server) is cut.
-                    data = await resp.content.read(_MAX_ERROR_BODY)
-                    return RawResponse(resp.status, resp.headers, content=data)
-                is_image = resp.headers.get("content-type", "").lower().startswith("image/")
-                cap = limits.image if is_image else limits.json
-                if resp.content_length is not None and resp.content_length > cap:
-                    raise _too_large(url, cap, request_id)
-                if output is not None and is_image:
-                    return await _stream_to_temp(resp, output, cap, url, request_id)
-                data = await _read_capped(resp, cap, url, request_id)
-                return RawResponse(resp.status, resp.headers, content=data, output=output)
-        except aiohttp.ConnectionTimeoutError as exc:
-            error = APITimeoutError(f"connection to {_origin(url)} timed out")
-            cause: BaseException = exc
-        except aiohttp.ClientConnectorError as exc:
-            error = APIConnectionError(f"could not connect to {_origin(url)}: {exc.os_error}")
-            cause = exc
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            error = OutcomeUnknownError(
-                f"no answer from {_origin(url)} within the read timeout; the request was sent "
-                "and may have been processed (and charged)",
-                request_id=request_id,
+            async with asyncio.timeout(timeouts.total):
+                # Known once the status line and headers are in: an error after that point (a
+                # body cut off mid-way) still names the request, so the charge can be traced.
+                request_id: str | None = None
+                try:
+                    async with self.session.request(method, url, **kwargs) as resp:
+                        request_id = resp.headers.get(H_CF_RAY)
+                        if not 200 <= resp.status < 300:
+                            # Error bodies are capped: a huge one (an HTML page, a runaway
+                            # server) is cut.
+                            data = await resp.content.read(_MAX_ERROR_BODY)
+                            return RawResponse(resp.status, resp.headers, content=data)
+                        ctype = resp.headers.get("content-type", "")
+                        is_image = ctype.lower().startswith("image/")
+                        cap = limits.image if is_image else limits.json
+                        if resp.content_length is not None and resp.content_length > cap:
+                            raise _too_large(url, cap, request_id)
+                        if output is not None and is_image:
+                            return await _stream_to_temp(resp, output, cap, url, request_id)
+                        data = await _read_capped(resp, cap, url, request_id)
+                        return RawResponse(resp.status, resp.headers, content=data, output=output)
+                except aiohttp.ConnectionTimeoutError as exc:
+                    failure = APITimeoutError(f"connection to {_origin(url)} timed out")
+                    cause: BaseException = exc
+                except aiohttp.ClientConnectorError as exc:
+                    failure = APIConnectionError(
+                        f"could not connect to {_origin(url)}: {exc.os_error}"
+                    )
+                    cause = exc
+                except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                    failure = OutcomeUnknownError(
+                        f"no answer from {_origin(url)} within the read timeout; the request was "
+                        "sent and may have been processed (and charged)",
+                        request_id=request_id,
+                    )
+                    cause = exc
+                except aiohttp.ClientPayloadError as exc:
+                    failure = OutcomeUnknownError(
+                        f"the response from {_origin(url)} was cut off mid-body; the request may "
+                        "have been processed (and charged)",
+                        request_id=request_id,
+                    )
+                    cause = exc
+                except (aiohttp.ClientError, OSError, ValueError, UnicodeError) as exc:
+                    # ValueError/UnicodeError: aiohttp refusing something it had to encode. The
+                    # client checks names and headers first, so this is unexpected: assume the
+                    # worst.
+                    failure = OutcomeUnknownError(
+                        f"the connection to {_origin(url)} failed after the request was sent "
+                        f"({type(exc).__name__}); it may have been processed (and charged)",
+                        request_id=request_id,
+                    )
+                    cause = exc
+                failure.add_note(f"caused by {type(cause).__module__}.{type(cause).__name__}")
+                del cause
+        except TimeoutError:
+            failure = OutcomeUnknownError(
+                f"no complete answer from {_origin(url)} within the per-attempt deadline of "
+                f"{timeouts.total:g}s; the request may have been processed (and charged)"
             )
-            cause = exc
-        except aiohttp.ClientPayloadError as exc:
-            error = OutcomeUnknownError(
-                f"the response from {_origin(url)} was cut off mid-body; the request may have "
-                "been processed (and charged)",
-                request_id=request_id,
-            )
-            cause = exc
-        except (aiohttp.ClientError, OSError, ValueError, UnicodeError) as exc:
-            # ValueError/UnicodeError: aiohttp refusing something it had to encode. The client
-            # checks names and headers first, so this is unexpected: assume the worst.
-            error = OutcomeUnknownError(
-                f"the connection to {_origin(url)} failed after the request was sent "
-                f"({type(exc).__name__}); it may have been processed (and charged)",
-                request_id=request_id,
-            )
-            cause = exc
-        error.add_note(f"caused by {type(cause).__module__}.{type(cause).__name__}")
-        raise _Mapped(error)
+        raise failure
 
 
-class _Mapped(Exception):
-    """Carries our error out of the ``except`` block, so it is raised with no aiohttp context."""
+_DEFAULT_LIMITS = BodyLimits()
 
-    def __init__(self, error: APIError) -> None:
-        super().__init__()
-        self.error = error
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
+    """aiohttp's per-request timeouts (immutable, so shared between requests)."""
+    return aiohttp.ClientTimeout(total=None, connect=None, sock_connect=connect, sock_read=read)
 
 
 def _origin(url: str) -> str:
