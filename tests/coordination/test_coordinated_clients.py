@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from inpaint_async import ConfigurationError, InpaintClient, RetryPolicy, TopUpPolicy, WalletAuth
+from inpaint_async import ConfigurationError, InpaintClient, WalletAuth
 from inpaint_async.batch import EditJob
 from inpaint_async.coordination import CoordinatedHooks, LocalCoordinator
+from tests.wallet.conftest import FAST_RETRY
+from tests.wallet.conftest import fast_policy as policy
 
 KEY = "0x" + "3d" * 32
 
@@ -24,21 +26,6 @@ def small_png(shade: int) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (256, 256), (200, shade % 256, 40)).save(buf, format="PNG")
     return buf.getvalue()
-
-
-FAST_RETRY = RetryPolicy(initial_wait=0.01, max_wait=0.05)
-
-
-def policy(**overrides: Any) -> TopUpPolicy:
-    settings: dict[str, Any] = {
-        "amount_usd": 20,
-        "max_total_usd": 20,
-        "poll_interval": 0.05,
-        "in_progress_backoff": 0.05,
-        "settlement_timeout": 10,
-    }
-    settings.update(overrides)
-    return TopUpPolicy(**settings)
 
 
 def jobs(tmp_path: Path, worker: str, n: int) -> list[EditJob]:
