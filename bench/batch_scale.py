@@ -43,7 +43,8 @@ def _instant_client() -> Any:
     from multidict import CIMultiDict, CIMultiDictProxy
 
     from inpaint_async import BearerAuth, InpaintClient
-    from inpaint_async._transport import RawResponse, Transport
+    from inpaint_async._transport import Transport
+    from inpaint_async._wire import RawResponse
     from inpaint_async.testing._catalogue import build_catalogue
 
     catalogue = json.dumps(

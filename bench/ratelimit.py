@@ -37,7 +37,7 @@ def _png() -> bytes:
 async def run(rpm: int, window: float, windows: int, latency: float) -> dict[str, Any]:
     from inpaint_async import InpaintClient
     from inpaint_async._headers import rate_limit_state
-    from inpaint_async._transport import RawResponse
+    from inpaint_async._wire import RawResponse
     from inpaint_async.batch import EditJob
     from inpaint_async.testing import Emulator
 

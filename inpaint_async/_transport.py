@@ -45,22 +45,11 @@ from ._exceptions import (
     OutcomeUnknownError,
     ResponseTooLargeError,
 )
-from ._files import is_part_file_of, open_regular
+from ._files import open_regular
 from ._network import NetworkOptions
-from ._wire import Body, BodyLimits, FilePart, JSONFragment, RawResponse, Timeouts, encode_json
+from ._wire import Body, BodyLimits, FilePart, RawResponse, Timeouts, encode_json
 
-__all__ = [
-    "Body",
-    "BodyLimits",
-    "FilePart",
-    "JSONFragment",
-    "RawResponse",
-    "Timeouts",
-    "Transport",
-    "encode_json",
-    "is_part_file_of",
-    "open_regular",
-]
+__all__ = ["Transport"]
 
 _CHUNK = 64 * 1024
 _MAX_ERROR_BODY = 64 * 1024

@@ -66,7 +66,7 @@ from .spend._flight import Flights
 
 if TYPE_CHECKING:
     from ._client import InpaintClient
-    from ._transport import RawResponse
+    from ._wire import RawResponse
     from .auth import Auth
     from .spend import TopUpPolicy
     from .spend._hooks import AttemptTicket, WalletHooks

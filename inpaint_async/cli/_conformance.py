@@ -297,7 +297,7 @@ async def run_conformance(
 
 
 async def _discovery_402(client: InpaintClient, image: str) -> Finding:
-    from .._transport import Body
+    from .._wire import Body
     from ..x402.payment import PaymentRailError, select_base_usdc
 
     expected = "an edit without credentials is a 402 listing a USDC-on-Base payment option"

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from inpaint_async import BearerAuth, InpaintClient, ValidationError
 from inpaint_async._options import RequestOptions, merge_extra_body
-from inpaint_async._transport import Body
+from inpaint_async._wire import Body
 
 from .conftest import Loopback
 from .helpers import png_bytes

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from inpaint_async._inputs import prepare_image, pure_base64
-from inpaint_async._transport import JSONFragment, encode_json
+from inpaint_async._wire import JSONFragment, encode_json
 
 from .conftest import Loopback
 from .helpers import png_bytes
