@@ -82,12 +82,19 @@ class _Writer:
 @pytest.mark.parametrize("length", [None, 700_000])
 async def test_bytes_are_written_in_slices_of_a_view_not_copied(length: int | None) -> None:
     """A caller's bytes are not copied at prepare and go out in ≤ 256 KB slices of a view."""
-    from inpaint_async._transport import _FilePayload
+    from inpaint_async._transport import _MultipartBody
+    from inpaint_async._wire import Body
 
     data = PNG + bytes(1_000_000)
     part = prepare_image(data).part
     assert part is not None and part.source is data  # no copy of the caller's bytes
     writer = _Writer()
-    await _FilePayload(part).write_with_length(writer, length)
-    assert max(len(c) for c in writer.chunks) <= 256 * 1024
-    assert b"".join(writer.chunks) == data[:length]
+    body = _MultipartBody(Body(files=[part]), boundary="b")
+    await body.write_with_length(writer, length)
+    head = b"--b\r\n" + body._heads[0][len(b"--b\r\n") :]
+    assert writer.chunks[0] == head
+    image_chunks = writer.chunks[1:-1] if length is None else writer.chunks[1:]
+    assert max(len(c) for c in image_chunks) <= 256 * 1024
+    sent = b"".join(writer.chunks)
+    whole = head + data + b"\r\n--b--\r\n"
+    assert sent == whole[:length]

@@ -1,0 +1,126 @@
+"""The multipart body: byte for byte what aiohttp's FormData sends, in a few socket writes."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from inpaint_async import ValidationError
+from inpaint_async._transport import _MultipartBody
+from inpaint_async._wire import Body, FilePart
+
+from .conftest import Loopback
+from .helpers import png_bytes
+from .test_wire import client_for
+
+PNG = png_bytes(64, 48)
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    async def write(self, chunk: bytes | memoryview) -> None:
+        self.chunks.append(bytes(chunk))
+
+
+async def _form_data_bytes(body: Body, boundary: str) -> bytes:
+    """What aiohttp.FormData (the client's encoder before) sends for ``body``."""
+    form = aiohttp.FormData(quote_fields=True)
+    for name, value in body.fields:
+        form.add_field(name, value)
+    for part in body.files:
+        source = part.source.read_bytes() if isinstance(part.source, Path) else part.source
+        form.add_field(part.name, source, filename=part.filename, content_type=part.content_type)
+    writer = form()
+    writer._boundary = boundary.encode()
+    out = _Writer()
+    await writer.write(out)
+    return b"".join(out.chunks)
+
+
+@pytest.mark.parametrize(
+    ("fields", "filenames"),
+    [
+        ([("prompt", "add a red hat")], ["input.png"]),
+        ([("prompt", 'a "quoted" hat\r\nwith ü and 😀'), ("model", "m"), ("safe_mode", "false")],
+         ['ph\u00f6to "1";\\.png']),
+        ([("prompt", "two images")], ["a.png", "b c.png"]),
+        ([], ["only.png"]),
+    ],
+)  # fmt: skip
+async def test_body_is_byte_identical_to_form_data(
+    fields: list[tuple[str, str]], filenames: list[str], tmp_path: Path
+) -> None:
+    """Same boundary, same bytes as FormData: quoting of names and file names included."""
+    path = tmp_path / "in.png"
+    path.write_bytes(PNG)
+    sources: list[Path | bytes] = [PNG, path]
+    files = [
+        FilePart("images", sources[i % 2], name, "image/png", len(PNG))
+        for i, name in enumerate(filenames)
+    ]
+    body = Body(fields=fields, files=files)
+    ours = _MultipartBody(body, boundary="0123abcd")
+    out = _Writer()
+    await ours.write(out)
+    expected = await _form_data_bytes(body, "0123abcd")
+    assert b"".join(out.chunks) == expected
+    assert ours.size == len(expected)
+    assert ours.content_type == "multipart/form-data; boundary=0123abcd"
+
+
+async def test_an_edit_goes_out_in_three_writes() -> None:
+    """The text parts and the file's head in one write, the file, then the closing boundary."""
+    body = Body(
+        fields=[("prompt", "p"), ("model", "m")],
+        files=[FilePart("image", PNG, "input.png", "image/png", len(PNG))],
+    )
+    out = _Writer()
+    await _MultipartBody(body).write(out)
+    assert len(out.chunks) == 3
+    assert out.chunks[1] == PNG
+    assert out.chunks[0].count(b"Content-Disposition") == 3
+    assert out.chunks[2].endswith(b"--\r\n")
+
+
+async def test_a_file_object_is_read_from_its_start_each_time() -> None:
+    """A replayed body rewinds the caller's file object to where the part starts."""
+    fh = io.BytesIO(b"junk" + PNG)
+    body = Body(files=[FilePart("image", fh, "input.png", "image/png", len(PNG), start=4)])
+    first, second = _Writer(), _Writer()
+    await _MultipartBody(body, boundary="b").write(first)
+    await _MultipartBody(body, boundary="b").write(second)
+    assert first.chunks == second.chunks
+    assert PNG in b"".join(first.chunks)
+
+
+def test_each_body_has_its_own_boundary() -> None:
+    """A random boundary per body (32 hex digits, as FormData's)."""
+    body = Body(files=[FilePart("image", PNG, "input.png", "image/png", len(PNG))])
+    a, b = _MultipartBody(body), _MultipartBody(body)
+    assert a.content_type != b.content_type
+    boundary = a.content_type.rpartition("=")[2]
+    assert len(boundary) == 32 and int(boundary, 16) >= 0
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("na\u00efve", "x"), ("line\nbreak", "x"), ("prompt", "lone \ud800")]
+)
+def test_a_field_it_cannot_encode_is_a_local_error(name: str, value: str) -> None:
+    """A non-ASCII field name (FormData trips on it) or a lone surrogate: refused, unsent."""
+    body = Body(fields=[(name, value)], files=[FilePart("image", PNG, "a.png", "image/png", 9)])
+    with pytest.raises(ValidationError) as info:
+        _MultipartBody(body)
+    assert "nothing was sent" in str(info.value)
+
+
+async def test_extra_body_with_a_bad_field_name_sends_nothing(loopback: Loopback) -> None:
+    """Through the client: a ValidationError, and the server saw no request."""
+    async with client_for(loopback) as client:
+        with pytest.raises(ValidationError):
+            await client.images.edit(PNG, "p", extra_body={"caf\u00e9": "1"})
+    assert loopback.seen == []
