@@ -276,10 +276,16 @@ class WalletAuth:
             address, message, now = self._message_for(url)
             signature = await resolve_signature(self._signer.sign_message(message))
             return {self._header: _header_value(address, message, signature, now)}
-        async with self._signing_lock():
+        lock = self._signing_lock()
+        await lock.acquire()
+        try:
             value = self.sign_in(url)
-            # Hand the loop back before the next signer takes the lock.
-            await asyncio.sleep(0)
+        except BaseException:
+            lock.release()
+            raise
+        # Released on the next pass of the loop, not now: the next signer waits one pass, and
+        # this attempt goes on without handing the loop back first.
+        asyncio.get_running_loop().call_soon(lock.release)
         return {self._header: value}
 
     def _signing_lock(self) -> asyncio.Lock:
