@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from ._faults import FAULT_KINDS, FaultPlan
 from ._settings import DEVIATIONS
+
+if TYPE_CHECKING:
+    from ._app import Emulator
 
 __all__ = ["build_parser", "main"]
 
@@ -85,11 +90,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         balance = Decimal(args.balance)
     except (ValueError, InvalidOperation) as exc:
         parser.error(str(exc))
-    try:
+    # KeyboardInterrupt: where signal handlers cannot be installed (Windows).
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args, faults, wallets, balance))
-    except KeyboardInterrupt:
-        print("\nemulator stopped", file=sys.stderr)
+    print("\nemulator stopped", file=sys.stderr)
     return 0
+
+
+async def _until_stopped() -> None:
+    """Wait for SIGINT or SIGTERM, as aiohttp's ``run_app`` does.
+
+    Installed explicitly: a process started in the background by a non-interactive shell
+    inherits an ignored SIGINT, and Python keeps it ignored, so Ctrl-C or ``kill -INT`` would
+    otherwise never stop the emulator. Without signal handlers (Windows), Ctrl-C raises
+    ``KeyboardInterrupt`` as usual.
+    """
+    import signal
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    installed: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue
+        installed.append(sig)
+    try:
+        await stop.wait()
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
 
 
 async def _serve(
@@ -126,7 +157,7 @@ async def _serve(
             "wallets": {address: str(usd) for address, usd in wallets.items()},
         }
         print(json.dumps(document), flush=True)
-        await emu.serve_forever()
+        await _serve_until_stopped(emu)
         return
     lines = [
         "inpaint_async emulator (offline; no real money moves)",
@@ -150,7 +181,14 @@ async def _serve(
         lines.append(f"  deviates   {', '.join(args.deviate)} (unlike the real API)")
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
-    await emu.serve_forever()
+    await _serve_until_stopped(emu)
+
+
+async def _serve_until_stopped(emu: Emulator) -> None:
+    try:
+        await _until_stopped()
+    finally:
+        await emu.stop()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,8 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from inpaint_async import WalletAuth
 from inpaint_async.cli._errors import EXIT_AUTH, EXIT_PAYMENT, EXIT_USAGE
 
@@ -152,3 +154,31 @@ async def test_demo_quiet_completes(tmp_path: Path) -> None:
     assert "402 Payment Required" in run.out
     assert "1 top-up" in run.out
     assert len(list((tmp_path / "demo" / "edited").glob("*.png"))) == 12
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+async def test_emulate_stops_on_a_signal_even_when_started_with_sigint_ignored(
+    sig: signal.Signals,
+) -> None:
+    """A shell script's background job inherits an ignored SIGINT: `kill -INT` still stops it.
+
+    SIGTERM (`docker stop`, a supervisor) stops it the same way: exit 0, "emulator stopped".
+    """
+    launcher = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+        "os.execv(sys.executable, [sys.executable, '-m', 'inpaint_async.cli', 'emulate', "
+        "'--port', '0'])"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", launcher,
+        env=clean_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        while b"base URL" not in (line := await asyncio.wait_for(proc.stdout.readline(), 30)):
+            assert line, "the emulator exited early"
+    finally:
+        proc.send_signal(sig)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0
+    assert b"emulator stopped" in err
