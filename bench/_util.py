@@ -50,6 +50,9 @@ def png_file(folder: Path, name: str, size: int) -> Path:
 
 
 def cpu_seconds() -> float:
-    """User + system CPU time of this process."""
-    t = os.times()
-    return t.user + t.system
+    """User + system CPU time of this process, all its threads (``CLOCK_PROCESS_CPUTIME_ID``).
+
+    Nanosecond resolution: ``os.times()`` counts clock ticks (10 ms), which quantised a run of
+    2,000 edits (about 0.4 s) by 2.5 %.
+    """
+    return time.process_time()

@@ -93,8 +93,8 @@ def siwx_header_value(
     # Buffer.from produce; for ASCII text (the normal case) both settings give the same bytes.
     text = (
         f'{{"address":{_JSON.encode(address)},"message":{_JSON.encode(message)},'
-        f'"signature":{_JSON.encode(signature)},"timestamp":{_JSON.encode(timestamp_ms)},'
-        f'"chainId":{_JSON.encode(chain_id)}}}'
+        f'"signature":{_JSON.encode(signature)},"timestamp":{int(timestamp_ms):d},'
+        f'"chainId":{int(chain_id):d}}}'
     )
     return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
