@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
@@ -97,13 +98,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-async def _until_stopped() -> None:
-    """Wait for SIGINT or SIGTERM, as aiohttp's ``run_app`` does.
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[asyncio.Event]:
+    """An event set by SIGINT or SIGTERM, as aiohttp's ``run_app`` stops on them.
 
-    Installed explicitly: a process started in the background by a non-interactive shell
-    inherits an ignored SIGINT, and Python keeps it ignored, so Ctrl-C or ``kill -INT`` would
-    otherwise never stop the emulator. Without signal handlers (Windows), Ctrl-C raises
-    ``KeyboardInterrupt`` as usual.
+    Installed explicitly, and before anything is printed (a caller that reads the base URL may
+    signal at once): a process started in the background by a non-interactive shell inherits an
+    ignored SIGINT, and Python keeps it ignored, so Ctrl-C or ``kill -INT`` would otherwise never
+    stop the emulator. Without signal handlers (Windows), Ctrl-C raises ``KeyboardInterrupt``.
     """
     import signal
 
@@ -117,7 +119,7 @@ async def _until_stopped() -> None:
             continue
         installed.append(sig)
     try:
-        await stop.wait()
+        yield stop
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
@@ -126,8 +128,17 @@ async def _until_stopped() -> None:
 async def _serve(
     args: argparse.Namespace, faults: FaultPlan, wallets: dict[str, Decimal], balance: Decimal
 ) -> None:
-    import secrets
+    with _stop_on_signals() as stop:
+        await _run(args, faults, wallets, balance, stop)
 
+
+async def _run(
+    args: argparse.Namespace,
+    faults: FaultPlan,
+    wallets: dict[str, Decimal],
+    balance: Decimal,
+    stop: asyncio.Event,
+) -> None:
     from ._app import Emulator
 
     key = "VENICE_INFERENCE_KEY_emulator_" + secrets.token_hex(12)
@@ -145,6 +156,17 @@ async def _serve(
         deviations=args.deviate,
     )
     await emu.start()
+    try:
+        _announce(args, emu, key, balance, wallets)
+        await stop.wait()
+    finally:
+        await emu.stop()
+
+
+def _announce(
+    args: argparse.Namespace, emu: Emulator, key: str, balance: Decimal, wallets: dict[str, Decimal]
+) -> None:
+    """Print how to connect: one JSON line with ``--json``, else the instructions."""
     if args.json:
         import json
 
@@ -157,7 +179,6 @@ async def _serve(
             "wallets": {address: str(usd) for address, usd in wallets.items()},
         }
         print(json.dumps(document), flush=True)
-        await _serve_until_stopped(emu)
         return
     lines = [
         "inpaint_async emulator (offline; no real money moves)",
@@ -181,14 +202,6 @@ async def _serve(
         lines.append(f"  deviates   {', '.join(args.deviate)} (unlike the real API)")
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
-    await _serve_until_stopped(emu)
-
-
-async def _serve_until_stopped(emu: Emulator) -> None:
-    try:
-        await _until_stopped()
-    finally:
-        await emu.stop()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -179,6 +179,11 @@ async def test_emulate_stops_on_a_signal_even_when_started_with_sigint_ignored(
             assert line, "the emulator exited early"
     finally:
         proc.send_signal(sig)
-        _, err = await asyncio.wait_for(proc.communicate(), 30)
+        try:
+            _, err = await asyncio.wait_for(proc.communicate(), 30)
+        except TimeoutError:
+            proc.kill()  # do not leave it running for the next tests
+            await proc.wait()
+            raise
     assert proc.returncode == 0
     assert b"emulator stopped" in err
