@@ -367,6 +367,19 @@ async def test_signatures_due_together_are_spread_over_loop_passes(
     assert len(set(signed_in_pass)) == 5, signed_in_pass
 
 
+async def test_a_refused_signature_releases_the_signing_lock() -> None:
+    """A URL outside the bound origin raises, and the next attempt still signs at once."""
+    import asyncio
+
+    wallet = WalletAuth(runtime_key())
+    wallet.bind_base_url("https://api.venice.ai/api/v1")
+    with pytest.raises(ConfigurationError, match="refusing to sign"):
+        await wallet.headers("POST", "https://evil.example/api/v1/image/edit")
+    url = "https://api.venice.ai/api/v1/image/edit"
+    headers = await asyncio.wait_for(wallet.headers("POST", url), 5)
+    assert "sign-in-with-x" in headers
+
+
 @pytest.mark.parametrize("seed", ["11", "a7", "fe"])
 def test_cached_key_signs_the_same_bytes_as_eth_account(seed: str) -> None:
     """The cached coincurve key gives byte-identical signatures to LocalAccount.sign_message."""
