@@ -103,17 +103,19 @@ async def run_demo(output: Output, *, out_dir: Path, jobs: int = 12, quiet: bool
         )
         async with InpaintClient(wallet, base_url=emulator.base_url, top_up=policy) as client:
             seen = {"402": False, "paid": False}
+            display = BatchDisplay(output, total=len(samples), quiet=quiet)
 
             def narrate(raw: RawResponse) -> None:
+                # Through the display: above the progress bar while it is drawn.
                 if raw.status == 402 and not seen["402"]:
                     seen["402"] = True
-                    say(
+                    display.say(
                         "[yellow]402 Payment Required[/]: the wallet is below the minimum → "
                         f"signing one ${TOP_UP_USD} top-up (EIP-3009), the other jobs wait"
                     )
                 elif raw.headers.get(H_PAYMENT_RESPONSE) and not seen["paid"]:
                     seen["paid"] = True
-                    say("[green]top-up settled[/]: jobs resume, freshly signed")
+                    display.say("[green]top-up settled[/]: jobs resume, freshly signed")
 
             client._shared.setdefault("observers", []).append(narrate)
             job_list = [
@@ -124,7 +126,6 @@ async def run_demo(output: Output, *, out_dir: Path, jobs: int = 12, quiet: bool
                 )
                 for i, path in enumerate(samples)
             ]
-            display = BatchDisplay(output, total=len(job_list), quiet=quiet)
             runner = BatchRunner(
                 client, job_list, journal=journal, job_timeout=60, on_event=display.on_event
             )

@@ -42,6 +42,8 @@ class BatchProgressBar:
 
     def __init__(self, console: Console, total: int | None, *, label: str = "editing") -> None:
         self.console = console
+        #: Whether the bar is being drawn (between ``__enter__`` and ``__exit__``).
+        self.started = False
         self._progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
@@ -74,6 +76,7 @@ class BatchProgressBar:
 
     def __enter__(self) -> BatchProgressBar:
         self._progress.start()
+        self.started = True
         return self
 
     def __exit__(
@@ -83,6 +86,7 @@ class BatchProgressBar:
         tb: TracebackType | None,
     ) -> None:
         self._progress.stop()
+        self.started = False
 
     def print(self, *objects: object) -> None:
         """Print above the bar."""
@@ -142,6 +146,19 @@ class BatchDisplay:
     ) -> None:
         self._output = output
         self._bar = None if quiet else BatchProgressBar(output.err, total, label=label)
+
+    def say(self, markup: str) -> None:
+        """A line of the result while the batch runs (what :meth:`Output.say` prints).
+
+        While the bar is drawn and stdout is the same kind of terminal, the line goes above the
+        bar: printed beside it, it would land on the bar's own line. Otherwise (piped stdout,
+        ``--json``, ``--quiet``) it goes where ``Output.say`` puts it.
+        """
+        bar, output = self._bar, self._output
+        if bar is not None and bar.started and not output.json and output.out.is_terminal:
+            bar.print(markup)
+        else:
+            output.say(markup)
 
     def on_event(self, event: BatchEvent) -> None:
         """Draw one batch event (and, under ``--json``, report pauses and stops)."""
