@@ -124,3 +124,15 @@ async def test_extra_body_with_a_bad_field_name_sends_nothing(loopback: Loopback
         with pytest.raises(ValidationError):
             await client.images.edit(PNG, "p", extra_body={"caf\u00e9": "1"})
     assert loopback.seen == []
+
+
+async def test_a_file_name_with_a_line_break_cannot_inject_a_header() -> None:
+    """The client sends such a name as ``image.<ext>`` (wire_filename); if one reached the
+    encoder anyway, it would be percent-encoded, never a raw line break (FormData refuses it)."""
+    evil = "evil\r\nX-Injected: 1.png"
+    body = Body(files=[FilePart("image", PNG, evil, "image/png", len(PNG))])
+    out = _Writer()
+    await _MultipartBody(body, boundary="b").write(out)
+    head = out.chunks[0]
+    assert head.count(b"\r\n") == 4  # boundary, Content-Type, Content-Disposition, blank line
+    assert b'filename="evil%0D%0AX-Injected%3A%201.png"' in head
