@@ -285,21 +285,20 @@ class Transport:
         except aiohttp.ClientConnectorError as exc:
             failure = APIConnectionError(f"could not connect to {_origin(url)}: {exc.os_error}")
             cause = exc
-        except aiohttp.ServerTimeoutError as exc:
-            failure = OutcomeUnknownError(
-                f"no answer from {_origin(url)} within the read timeout; the request was "
-                "sent and may have been processed (and charged)",
-                request_id=request_id,
-            )
-            cause = exc
         except TimeoutError as exc:
-            # aiohttp's total timer (our per-attempt deadline) cancels the read it interrupts;
-            # a connect it cuts short is a ConnectionTimeoutError, caught above.
-            failure = OutcomeUnknownError(
-                f"no complete answer from {_origin(url)} within the per-attempt deadline of "
-                f"{timeouts.total:g}s; the request may have been processed (and charged)",
-                request_id=request_id,
-            )
+            if timeouts.total is not None and not isinstance(exc, aiohttp.ServerTimeoutError):
+                # aiohttp's total timer (our per-attempt deadline) cancels the read it
+                # interrupts; a connect it cuts short is a ConnectionTimeoutError, caught above.
+                message = (
+                    f"no complete answer from {_origin(url)} within the per-attempt deadline of "
+                    f"{timeouts.total:g}s; the request may have been processed (and charged)"
+                )
+            else:  # the read timeout: aiohttp's ServerTimeoutError (a TimeoutError)
+                message = (
+                    f"no answer from {_origin(url)} within the read timeout; the request was "
+                    "sent and may have been processed (and charged)"
+                )
+            failure = OutcomeUnknownError(message, request_id=request_id)
             cause = exc
         except aiohttp.ClientPayloadError as exc:
             failure = OutcomeUnknownError(

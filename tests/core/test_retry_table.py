@@ -177,6 +177,24 @@ async def test_read_timeout_raises_outcome_unknown_after_one_send() -> None:
         assert requests_to(m, EDIT) == 1
 
 
+@pytest.mark.parametrize(
+    ("attempt_timeout", "named"), [(None, "read timeout"), (60.0, "per-attempt deadline of 60s")]
+)
+async def test_a_timeout_names_the_limit_that_was_set(
+    attempt_timeout: float | None, named: str
+) -> None:
+    """A timeout after sending is OutcomeUnknownError naming the read timeout or the deadline,
+    also with no deadline at all (``attempt_timeout=None``)."""
+    with aioresponses() as m:
+        m.post(EDIT, exception=TimeoutError())
+        async with InpaintClient(
+            auth=RecordingAuth(), base_url=BASE, attempt_timeout=attempt_timeout
+        ) as c:
+            with pytest.raises(OutcomeUnknownError, match=named):
+                await c.images.edit(image=PNG, prompt="a hat")
+        assert requests_to(m, EDIT) == 1
+
+
 async def test_504_is_retried_when_the_caller_opts_in() -> None:
     """retry_unknown_outcome=True retries a 504."""
     auth, sleep = RecordingAuth(), FakeSleep()
