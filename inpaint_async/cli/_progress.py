@@ -42,8 +42,6 @@ class BatchProgressBar:
 
     def __init__(self, console: Console, total: int | None, *, label: str = "editing") -> None:
         self.console = console
-        #: Whether the bar is being drawn (between ``__enter__`` and ``__exit__``).
-        self.started = False
         self._progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
@@ -76,7 +74,6 @@ class BatchProgressBar:
 
     def __enter__(self) -> BatchProgressBar:
         self._progress.start()
-        self.started = True
         return self
 
     def __exit__(
@@ -86,7 +83,11 @@ class BatchProgressBar:
         tb: TracebackType | None,
     ) -> None:
         self._progress.stop()
-        self.started = False
+
+    @property
+    def started(self) -> bool:
+        """Whether the bar is being drawn (between ``__enter__`` and ``__exit__``)."""
+        return self._progress.live.is_started
 
     def print(self, *objects: object) -> None:
         """Print above the bar."""
