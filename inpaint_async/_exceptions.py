@@ -123,7 +123,12 @@ class ConfigurationError(InpaintError):
 
 
 class ValidationError(ConfigurationError, ValueError):
-    """A request argument is invalid (file, prompt, parameter); raised before anything is sent."""
+    """A request argument is invalid (file, prompt, parameter); raised before anything is sent.
+
+    One case is found during a send: a file that changed size, vanished or became unreadable
+    after it was checked. The request is then cut off before its body is complete, so no
+    server can have processed it.
+    """
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)

@@ -69,9 +69,18 @@ class _MultipartBody(aiohttp.payload.Payload):
     headers are aiohttp's (its ``content_disposition_header`` quotes the names), and a test
     compares the bytes with ``FormData``'s for the same boundary. Files stream from disk in
     chunks (a path is reopened, a file object rewound, bytes written as slices of a view).
+
+    A file that changed size since it was checked, vanished or cannot be read any more (a retry
+    minutes later, another program rewriting it) would leave the body short of its
+    Content-Length, and the server waiting for the rest until a timeout called it an unknown
+    outcome; or, grown, send a cut-off prefix of another image. Every file is opened and its
+    size compared before the first byte of the body is written, and a short read stops the
+    body: :attr:`failure` then holds the :class:`ValidationError` the transport raises (the
+    request was cut off before it was complete, so no server can have processed it).
     """
 
     _autoclose = False
+    failure: ValidationError | None = None
 
     def __init__(self, body: Body, boundary: str | None = None) -> None:
         self._boundary = (boundary or os.urandom(16).hex()).encode("ascii")
@@ -103,11 +112,76 @@ class _MultipartBody(aiohttp.payload.Payload):
 
     async def write_with_length(self, writer: Any, content_length: int | None) -> None:
         budget = [self._length if content_length is None else content_length]
-        for head, part in zip(self._heads, self._files, strict=True):
-            if not await _write_capped(writer, head, budget):
-                return
-            await _write_file(writer, part, budget)
-        await _write_capped(writer, self._tail, budget)
+        sources: list[IO[bytes] | None] = []  # opened before the first write
+        try:
+            for part in self._files:
+                sources.append(self._open(part))
+            for head, part, fh in zip(self._heads, self._files, sources, strict=True):
+                if not await _write_capped(writer, head, budget):
+                    return
+                if isinstance(part.source, bytes):
+                    await _write_bytes(writer, part.source, budget)
+                elif fh is None or not await self._write_file(writer, part, fh, budget):
+                    return
+            await _write_capped(writer, self._tail, budget)
+        finally:
+            for part, fh in zip(self._files, sources, strict=False):
+                if fh is not None and isinstance(part.source, Path):
+                    fh.close()
+
+    def _open(self, part: FilePart) -> IO[bytes] | None:
+        """The open file of ``part`` at its start, its size checked (``None`` for bytes)."""
+        if isinstance(part.source, bytes):
+            return None
+        problem = None
+        try:
+            if isinstance(part.source, Path):
+                fh = open_regular(part.source)
+                size = os.fstat(fh.fileno()).st_size
+                if size == part.size:
+                    return fh
+                fh.close()
+                problem = f"it was {part.size:,} bytes when it was checked and is {size:,} now"
+            else:
+                part.source.seek(part.start)
+                return part.source
+        except OSError as exc:
+            problem = f"it cannot be read any more ({exc.strerror or type(exc).__name__})"
+        raise self._fail(part, problem)
+
+    async def _write_file(
+        self, writer: Any, part: FilePart, fh: IO[bytes], budget: list[int]
+    ) -> bool:
+        """Stream one file part from ``fh``; ``False`` once the body's length is used up."""
+        loop = asyncio.get_running_loop()
+        # Reading a small file from the page cache costs less than one hop to the executor
+        # (tens of microseconds); big files are read in chunks off the event loop.
+        inline = part.size <= _INLINE_READ
+        remaining = part.size
+        while remaining > 0:
+            n = remaining if inline else min(_CHUNK, remaining)
+            problem = None
+            try:
+                chunk = fh.read(n) if inline else await loop.run_in_executor(None, fh.read, n)
+            except OSError as exc:
+                problem = f"reading it failed ({exc.strerror or type(exc).__name__})"
+            if problem is None and not chunk:
+                problem = f"it ended after {part.size - remaining:,} of {part.size:,} bytes"
+            if problem is not None:
+                raise self._fail(part, problem)
+            remaining -= len(chunk)
+            if not await _write_capped(writer, chunk, budget):
+                return False
+        return True
+
+    def _fail(self, part: FilePart, problem: str) -> ValidationError:
+        what = repr(str(part.source)) if isinstance(part.source, Path) else "object"
+        self.failure = ValidationError(
+            f"{part.name}: the file {what} changed after it was checked: {problem}; the "
+            "request was cut off before it was complete, so it was not processed",
+            param=part.name,
+        )
+        return self.failure
 
 
 def _utf8(name: str, value: str) -> bytes:
@@ -154,39 +228,14 @@ async def _write_capped(writer: Any, data: bytes | memoryview, budget: list[int]
     return budget[0] > 0
 
 
-async def _write_file(writer: Any, part: FilePart, budget: list[int]) -> None:
-    """Stream one file part (at most ``budget`` bytes of it)."""
-    if isinstance(part.source, bytes):
-        # Slices of a view: no copy of the caller's bytes, and the socket's buffer holds one
-        # slice at a time instead of the whole image (aiohttp drains between writes).
-        view = memoryview(part.source)
-        for start in range(0, len(view), _WRITE_SLICE):
-            if not await _write_capped(writer, view[start : start + _WRITE_SLICE], budget):
-                return
-        return
-    loop = asyncio.get_running_loop()
-    owned = isinstance(part.source, Path)
-    # Opening a file and reading a small one from the page cache costs less than one hop to
-    # the executor (tens of microseconds); big files are read in chunks off the event loop.
-    # A path is reopened without blocking and must still be a regular file (a FIFO swapped
-    # in since the check would block the event loop).
-    inline = part.size <= _INLINE_READ
-    fh: IO[bytes] = open_regular(part.source) if isinstance(part.source, Path) else part.source
-    try:
-        if not owned:
-            fh.seek(part.start)
-        remaining = part.size
-        while remaining > 0:
-            n = remaining if inline else min(_CHUNK, remaining)
-            chunk = fh.read(n) if inline else await loop.run_in_executor(None, fh.read, n)
-            if not chunk:
-                break
-            remaining -= len(chunk)
-            if not await _write_capped(writer, chunk, budget):
-                return
-    finally:
-        if owned:
-            fh.close()
+async def _write_bytes(writer: Any, data: bytes, budget: list[int]) -> None:
+    """Write a file part held as bytes: slices of a view, no copy of the caller's bytes, and the
+    socket's buffer holds one slice at a time instead of the whole image (aiohttp drains between
+    writes)."""
+    view = memoryview(data)
+    for start in range(0, len(view), _WRITE_SLICE):
+        if not await _write_capped(writer, view[start : start + _WRITE_SLICE], budget):
+            return
 
 
 class Transport:
@@ -251,9 +300,10 @@ class Transport:
             "allow_redirects": False,
         }
         self.network.apply(url, kwargs)
+        multipart = None
         if body is not None:
             if body.is_multipart:
-                kwargs["data"] = _MultipartBody(body)
+                kwargs["data"] = multipart = _MultipartBody(body)
             elif body.json is not None:
                 kwargs["data"] = aiohttp.payload.BytesPayload(
                     encode_json(body.json), content_type="application/json"
@@ -317,6 +367,8 @@ class Transport:
                 request_id=request_id,
             )
             cause = exc
+        if multipart is not None and multipart.failure is not None:
+            raise multipart.failure  # a file changed under the body: cut off, never processed
         failure.add_note(f"caused by {type(cause).__module__}.{type(cause).__name__}")
         del cause
         raise failure

@@ -136,3 +136,18 @@ async def test_a_file_name_with_a_line_break_cannot_inject_a_header() -> None:
     head = out.chunks[0]
     assert head.count(b"\r\n") == 4  # boundary, Content-Type, Content-Disposition, blank line
     assert b'filename="evil%0D%0AX-Injected%3A%201.png"' in head
+
+
+async def test_a_file_whose_size_changed_stops_the_body_before_its_first_byte(
+    tmp_path: Path,
+) -> None:
+    """Every file is opened and its size compared before the body starts: nothing is written,
+    and ``failure`` holds the error the transport raises."""
+    path = tmp_path / "in.png"
+    path.write_bytes(PNG)
+    body = Body(files=[FilePart("image", path, "in.png", "image/png", len(PNG) + 1)])
+    payload = _MultipartBody(body)
+    out = _Writer()
+    with pytest.raises(ValidationError, match="when it was checked") as info:
+        await payload.write(out)
+    assert out.chunks == [] and payload.failure is info.value

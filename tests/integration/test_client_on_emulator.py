@@ -16,6 +16,7 @@ from inpaint_async import (
     OutcomeUnknownError,
     RetryPolicy,
     ServerError,
+    ValidationError,
 )
 from inpaint_async.testing import Emulator, FaultPlan
 
@@ -138,3 +139,90 @@ async def test_connection_reset_after_sending_is_outcome_unknown(emulator: Emula
             await c.images.edit(photo(), "hat")
         await c.images.edit(photo(), "hat")  # the connection pool recovers
     assert len(emulator.charges_for()) == 1
+
+
+def noisy_photo(side: int = 400) -> bytes:
+    """A PNG over 256 KB (random pixels do not compress): streamed from disk on every attempt."""
+    import os
+
+    data = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+    buf = io.BytesIO()
+    data.save(buf, "PNG")
+    assert buf.tell() > 256 * 1024
+    return buf.getvalue()
+
+
+def _shrink(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: 300 * 1024])
+
+
+def _grow(path: Path) -> None:
+    path.write_bytes(path.read_bytes() * 2)
+
+
+def _delete(path: Path) -> None:
+    path.unlink()
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (_shrink, "and is 307,200 now"),
+        (_grow, "is {double:,} now"),
+        (_delete, "cannot be read any more"),
+    ],
+)
+async def test_a_file_changed_between_attempts_is_refused_not_unknown(
+    emulator: Emulator, tmp_path: Path, change: object, says: str
+) -> None:
+    """A big file rewritten or deleted while a retry waits: the retry's body would be short of
+    its Content-Length (the server waits for the rest until a timeout calls it an unknown
+    outcome) or a cut-off prefix of another image. It is a ValidationError at once instead, the
+    request cut off before it was complete: nothing processed, nothing charged."""
+    src = tmp_path / "big.png"
+    src.write_bytes(noisy_photo())
+    size = src.stat().st_size
+
+    async def sleep(_: float) -> None:
+        change(src)  # type: ignore[operator]
+
+    emulator.faults = FaultPlan(script={"/image/edit": ["503"]})
+    async with client(emulator, retry=FAST.with_changes(sleep=sleep), read_timeout=10) as c:
+        with pytest.raises(ValidationError, match="changed after it was checked") as info:
+            await c.images.edit(src, "hat")
+    assert says.format(double=2 * size) in str(info.value)
+    assert "was not processed" in str(info.value) and info.value.param == "image"
+    assert [q.status for q in emulator.requests if q.path.endswith("/image/edit")] == [503]
+    assert emulator.charges_for() == []
+
+
+async def test_a_file_object_cut_short_between_attempts_is_refused(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """The caller's open file truncated by someone else while a retry waits: the short read
+    stops the body, a ValidationError, no charge."""
+    src = tmp_path / "big.png"
+    src.write_bytes(noisy_photo())
+
+    async def sleep(_: float) -> None:
+        with open(src, "r+b") as other:
+            other.truncate(100_000)
+
+    emulator.faults = FaultPlan(script={"/image/edit": ["503"]})
+    with open(src, "rb") as fh:
+        async with client(emulator, retry=FAST.with_changes(sleep=sleep), read_timeout=10) as c:
+            with pytest.raises(ValidationError, match="it ended after 100,000 of"):
+                await c.images.edit(fh, "hat")
+    assert emulator.charges_for() == []
+
+
+async def test_a_big_file_unchanged_between_attempts_is_sent_again(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """The control: the same retry with the file left alone succeeds, charged once."""
+    src = tmp_path / "big.png"
+    src.write_bytes(noisy_photo())
+    emulator.faults = FaultPlan(script={"/image/edit": ["503"]})
+    async with client(emulator) as c:
+        r = await c.images.edit(src, "hat")
+    assert [e.request_id for e in emulator.charges_for()] == [r.request_id]
