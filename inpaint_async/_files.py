@@ -10,9 +10,18 @@ from __future__ import annotations
 import os
 import re
 import stat
+import threading
+import weakref
 from typing import IO
 
-__all__ = ["is_part_file_of", "open_regular", "open_regular_fd", "read_fd"]
+__all__ = [
+    "is_part_file_of",
+    "open_regular",
+    "open_regular_fd",
+    "position_lock",
+    "read_at",
+    "read_fd",
+]
 
 
 def open_regular_fd(path: str | os.PathLike[str]) -> tuple[int, int]:
@@ -60,6 +69,49 @@ def read_fd(fd: int, first: int, limit: int) -> bytes:
         data += more
     return data
 
+
+def read_at(fh: IO[bytes], offset: int, size: int) -> bytes:
+    """Up to ``size`` bytes of ``fh`` from ``offset`` (fewer only at its end), safe while other
+    tasks or threads read the same object.
+
+    Several edits may upload one open file at once (one image, many prompts). A file with a
+    descriptor is read with ``pread``, which moves no shared position (the caller's position
+    is left where it was); any other object seeks and reads under its :func:`position_lock`.
+    """
+    if _HAS_PREAD:
+        try:
+            fd = fh.fileno()
+        except (OSError, AttributeError, ValueError):  # io.UnsupportedOperation: no descriptor
+            fd = -1
+        if fd >= 0:
+            data = os.pread(fd, size, offset)
+            while data and len(data) < size:  # a short read that is not the end (rare)
+                more = os.pread(fd, size - len(data), offset + len(data))
+                if not more:
+                    break
+                data += more
+            return data
+    with position_lock(fh):
+        fh.seek(offset)
+        return fh.read(size)
+
+
+def position_lock(fh: object) -> threading.Lock:
+    """The lock that makes a seek and the reads after it one step for ``fh``, across threads."""
+    with _LOCKS_GUARD:
+        try:
+            lock = _LOCKS.get(fh)
+            if lock is None:
+                lock = _LOCKS[fh] = threading.Lock()
+        except TypeError:  # not weak-referenceable (or unhashable): one lock for all such objects
+            lock = _SHARED_LOCK
+        return lock
+
+
+_HAS_PREAD = hasattr(os, "pread")  # not on Windows
+_LOCKS: weakref.WeakKeyDictionary[object, threading.Lock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+_SHARED_LOCK = threading.Lock()
 
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _FLAGS = os.O_RDONLY | _NONBLOCK | getattr(os, "O_CLOEXEC", 0)

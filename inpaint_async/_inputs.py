@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from ._constants import MAX_IMAGE_BYTES, MAX_PIXELS, MIN_PIXELS, MIN_SIDE
 from ._exceptions import ValidationError
-from ._files import open_regular_fd, read_fd
+from ._files import open_regular_fd, position_lock, read_fd
 from ._wire import FilePart, JSONFragment
 
 __all__ = [
@@ -236,10 +236,11 @@ def _from_fileobj(fh: IO[bytes], field: str, param: str) -> PreparedImage:
     name = getattr(fh, "name", None)
     stem = Path(name).name if isinstance(name, str) and name else None
     try:
-        start = fh.tell()
-        head = fh.read(_HEAD)
-        end = fh.seek(0, os.SEEK_END)
-        fh.seek(start)
+        with position_lock(fh):  # an upload of the same object may be reading it in a thread
+            start = fh.tell()
+            head = fh.read(_HEAD)
+            end = fh.seek(0, os.SEEK_END)
+            fh.seek(start)
     except (OSError, AttributeError, ValueError):
         # Not seekable (a pipe, a socket): it cannot be replayed, so it is read into memory.
         data = fh.read(MAX_IMAGE_BYTES + 1)

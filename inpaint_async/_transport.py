@@ -47,7 +47,7 @@ from ._exceptions import (
     ResponseTooLargeError,
     ValidationError,
 )
-from ._files import open_regular
+from ._files import open_regular, read_at
 from ._network import NetworkOptions
 from ._wire import Body, BodyLimits, FilePart, RawResponse, Timeouts, encode_json
 
@@ -143,10 +143,14 @@ class _MultipartBody(aiohttp.payload.Payload):
                 fh.close()
                 problem = f"it was {part.size:,} bytes when it was checked and is {size:,} now"
             else:
-                part.source.seek(part.start)
+                # Read at the part's offset (its position is never relied on); a caller's
+                # read-write file's pending writes first reach the descriptor read from.
+                flush = getattr(part.source, "flush", None)
+                if flush is not None:
+                    flush()
                 return part.source
-        except OSError as exc:
-            problem = f"it cannot be read any more ({exc.strerror or type(exc).__name__})"
+        except (OSError, ValueError) as exc:  # ValueError: a file object closed since
+            problem = f"it cannot be read any more ({_reason(exc)})"
         raise self._fail(part, problem)
 
     async def _write_file(
@@ -158,18 +162,23 @@ class _MultipartBody(aiohttp.payload.Payload):
         # (tens of microseconds); big files are read in chunks off the event loop.
         inline = part.size <= _INLINE_READ
         remaining = part.size
+        offset = 0 if isinstance(part.source, Path) else part.start
         while remaining > 0:
             n = remaining if inline else min(_CHUNK, remaining)
             problem = None
             try:
-                chunk = fh.read(n) if inline else await loop.run_in_executor(None, fh.read, n)
-            except OSError as exc:
-                problem = f"reading it failed ({exc.strerror or type(exc).__name__})"
+                if inline:
+                    chunk = read_at(fh, offset, n)
+                else:
+                    chunk = await loop.run_in_executor(None, read_at, fh, offset, n)
+            except (OSError, ValueError) as exc:
+                problem = f"reading it failed ({_reason(exc)})"
             if problem is None and not chunk:
                 problem = f"it ended after {part.size - remaining:,} of {part.size:,} bytes"
             if problem is not None:
                 raise self._fail(part, problem)
             remaining -= len(chunk)
+            offset += len(chunk)
             if not await _write_capped(writer, chunk, budget):
                 return False
         return True
@@ -226,6 +235,12 @@ async def _write_capped(writer: Any, data: bytes | memoryview, budget: list[int]
     if data:
         await writer.write(data)
     return budget[0] > 0
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 async def _write_bytes(writer: Any, data: bytes, budget: list[int]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from inpaint_async import ValidationError
+from inpaint_async import BearerAuth, InpaintClient, ValidationError
 from inpaint_async._transport import _MultipartBody
 from inpaint_async._wire import Body, FilePart
 
@@ -151,3 +151,52 @@ async def test_a_file_whose_size_changed_stops_the_body_before_its_first_byte(
     with pytest.raises(ValidationError, match="when it was checked") as info:
         await payload.write(out)
     assert out.chunks == [] and payload.failure is info.value
+
+
+BIG = png_bytes(300, 300, extra=400_000)  # over 256 KB: read in chunks on a worker thread
+
+
+@pytest.mark.parametrize("kind", ["open file", "BytesIO"])
+async def test_one_file_object_uploads_to_many_edits_at_once(
+    loopback: Loopback, tmp_path: Path, kind: str
+) -> None:
+    """One image, many prompts, one open file object: every upload is the whole file, byte for
+    byte (they used to share its position: each read where another had moved it, bodies came
+    out short and hung until the read timeout). An open file's position is left alone."""
+    import asyncio
+    import hashlib
+
+    from aiohttp import web
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(body=PNG, content_type="image/png")
+
+    loopback.handler = answer
+    path = tmp_path / "big.png"
+    path.write_bytes(BIG)
+    with open(path, "rb") if kind == "open file" else io.BytesIO(BIG) as fh:
+        fh.seek(0)
+        # A short read timeout: the old failure was a hang until it.
+        client = InpaintClient(
+            auth=BearerAuth("k" * 16), base_url=loopback.base_url, read_timeout=5
+        )
+        async with client:
+            await asyncio.gather(*(client.images.edit(fh, f"prompt {i}") for i in range(6)))
+        if kind == "open file":
+            assert fh.tell() == 0
+    uploads = [seen["files"]["image"] for seen in loopback.seen]
+    assert len(uploads) == 6
+    assert {(u["size"], u["sha256"]) for u in uploads} == {
+        (len(BIG), hashlib.sha256(BIG).hexdigest())
+    }
+
+
+async def test_a_file_object_closed_before_an_attempt_is_a_local_error(tmp_path: Path) -> None:
+    """Closed between the check and the send: a ValidationError naming it, nothing written."""
+    fh = io.BytesIO(BIG)
+    body = Body(files=[FilePart("image", fh, "big.png", "image/png", len(BIG))])
+    fh.close()
+    out = _Writer()
+    with pytest.raises(ValidationError, match="cannot be read any more"):
+        await _MultipartBody(body).write(out)
+    assert out.chunks == []
