@@ -7,6 +7,7 @@ them exactly.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import stat
@@ -74,23 +75,23 @@ def read_at(fh: IO[bytes], offset: int, size: int) -> bytes:
     """Up to ``size`` bytes of ``fh`` from ``offset`` (fewer only at its end), safe while other
     tasks or threads read the same object.
 
-    Several edits may upload one open file at once (one image, many prompts). A file with a
-    descriptor is read with ``pread``, which moves no shared position (the caller's position
-    is left where it was); any other object seeks and reads under its :func:`position_lock`.
+    Several edits may upload one open file at once (one image, many prompts). A file opened
+    from disk (a ``FileIO``, or a buffered reader over one) is read with ``pread``, which moves
+    no shared position (the caller's position is left where it was); any other object seeks
+    and reads under its :func:`position_lock`.
     """
-    if _HAS_PREAD:
-        try:
-            fd = fh.fileno()
-        except (OSError, AttributeError, ValueError):  # io.UnsupportedOperation: no descriptor
-            fd = -1
-        if fd >= 0:
-            data = os.pread(fd, size, offset)
-            while data and len(data) < size:  # a short read that is not the end (rare)
-                more = os.pread(fd, size - len(data), offset + len(data))
-                if not more:
-                    break
-                data += more
-            return data
+    # Only a plain file's descriptor holds what read() returns: bz2 and lzma files, say, give
+    # the descriptor of their compressed bytes.
+    raw = getattr(fh, "raw", fh)
+    if _HAS_PREAD and isinstance(raw, io.FileIO) and not raw.closed:
+        fd = raw.fileno()
+        data = os.pread(fd, size, offset)
+        while data and len(data) < size:  # a short read that is not the end (rare)
+            more = os.pread(fd, size - len(data), offset + len(data))
+            if not more:
+                break
+            data += more
+        return data
     with position_lock(fh):
         fh.seek(offset)
         return fh.read(size)

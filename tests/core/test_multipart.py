@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import bz2
 import io
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import aiohttp
 import pytest
@@ -156,7 +159,7 @@ async def test_a_file_whose_size_changed_stops_the_body_before_its_first_byte(
 BIG = png_bytes(300, 300, extra=400_000)  # over 256 KB: read in chunks on a worker thread
 
 
-@pytest.mark.parametrize("kind", ["open file", "BytesIO"])
+@pytest.mark.parametrize("kind", ["open file", "BytesIO", "bz2 file"])
 async def test_one_file_object_uploads_to_many_edits_at_once(
     loopback: Loopback, tmp_path: Path, kind: str
 ) -> None:
@@ -174,7 +177,15 @@ async def test_one_file_object_uploads_to_many_edits_at_once(
     loopback.handler = answer
     path = tmp_path / "big.png"
     path.write_bytes(BIG)
-    with open(path, "rb") if kind == "open file" else io.BytesIO(BIG) as fh:
+    if kind == "bz2 file":  # its fileno() is the compressed file's: never read from that
+        path = tmp_path / "big.png.bz2"
+        path.write_bytes(bz2.compress(BIG))
+    opened: dict[str, Callable[[], IO[bytes]]] = {
+        "open file": lambda: open(path, "rb"),  # noqa: SIM115
+        "BytesIO": lambda: io.BytesIO(BIG),
+        "bz2 file": lambda: bz2.open(path, "rb"),  # noqa: SIM115
+    }
+    with opened[kind]() as fh:
         fh.seek(0)
         # A short read timeout: the old failure was a hang until it.
         client = InpaintClient(
