@@ -352,6 +352,7 @@ class BatchRunner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._paused: str | None = None
         self._prior: dict[str, JournalEntry] = {}
+        self._claimed: set[str] = set()  # every output file claimed by a job of this run
         self._outputs = OutputFolders()
 
     # -- public -------------------------------------------------------------------------------
@@ -445,6 +446,13 @@ class BatchRunner:
                     self._settle(refused, None)
                     self._finish(outcomes, refused)
                     continue
+                clash = self._claim_output(job)
+                if clash is not None:
+                    self._consumed += 1
+                    refused = JobOutcome(job, jid, "failed", error=clash, reason=str(clash))
+                    self._settle(refused, None)
+                    self._finish(outcomes, refused)
+                    continue
                 skip = self._resume_decision(jid, job)
                 if skip is not None:
                     self._consumed += 1
@@ -524,6 +532,25 @@ class BatchRunner:
             f"parameters (it says {prior.state}); refused, nothing sent. Use a new journal, "
             "or give the changed job a new id."
         )
+
+    def _claim_output(self, job: EditJob) -> ValidationError | None:
+        """A refusal when an earlier job of this run writes the same output file (each would
+        be paid for, and the later image would replace the earlier); else claim it.
+
+        A job skipped on resume claims its output too: its image is already there. Folder
+        batches meet this with ``a.jpg`` and ``a.png`` (both ``a.png`` out), manifests with two
+        lines naming one output or two inputs of the same name in different folders.
+        """
+        key = os.path.normcase(os.path.abspath(job.output))
+        if key in self._claimed:
+            return ValidationError(
+                f"{job.output} is the output of an earlier job of this batch too: both would be "
+                "paid for and the later image would replace the earlier, so this job was not "
+                "sent; give each job its own output",
+                param="output",
+            )
+        self._claimed.add(key)
+        return None
 
     def _resume_decision(self, jid: str, job: EditJob) -> _Skip | None:
         """``None`` to run the job, else why it is skipped."""

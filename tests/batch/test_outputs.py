@@ -72,3 +72,34 @@ async def test_a_batch_scans_each_output_folder_once(
     assert summary.succeeded == 40
     assert scans == [os.fspath(out)]
     assert not list(out.glob(".*.part"))
+
+
+async def test_two_jobs_writing_one_output_second_is_refused_unsent(
+    make_emulator, tmp_path: Path
+) -> None:
+    """`a.jpg` and `a.png` of a folder both write `a.png`: the second job would be paid for
+    and replace the first's image. It fails with a ValidationError instead, nothing sent; the
+    first job's image stays."""
+    from PIL import Image
+
+    from inpaint_async import ValidationError
+    from inpaint_async.batch import folder_jobs
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.new("RGB", (300, 300), (200, 0, 0)).save(src / "a.jpg")
+    Image.new("RGB", (300, 300), (0, 0, 200)).save(src / "a.png")
+    (src / "b.png").write_bytes(PNG)
+    out = tmp_path / "out"
+    emu = await make_emulator()
+    jobs = list(folder_jobs(src, prompt="p", out_dir=out))
+    async with InpaintClient(emu.api_key, base_url=emu.base_url) as client:
+        runner = client.batch(jobs, concurrency=4)
+        outcomes = {o.job.image: o async for o in runner}
+    assert runner.summary.succeeded == 2 and runner.summary.failed == 1
+    refused = outcomes[src / "a.png"]
+    assert isinstance(refused.error, ValidationError)
+    assert "earlier job of this batch" in str(refused.error)
+    assert outcomes[src / "a.jpg"].status == "succeeded"
+    assert len(emu.charges_for()) == 2
+    assert sorted(p.name for p in out.iterdir() if p.suffix == ".png") == ["a.png", "b.png"]
