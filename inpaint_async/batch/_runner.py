@@ -233,6 +233,11 @@ class _Skip(NamedTuple):
     unknown: bool = False
 
 
+def _path_key(path: str | os.PathLike[str]) -> str:
+    """One spelling per file name: absolute, case-folded where the OS folds it."""
+    return os.path.normcase(os.path.abspath(path))
+
+
 class _Stopped(Exception):
     """Internal: the run stopped launching while the launcher waited."""
 
@@ -396,6 +401,7 @@ class BatchRunner:
             self._prior = await asyncio.to_thread(read_journal, journal.path)
             journal.open()
             self.summary.journal = journal.path
+            self._claimed.add(_path_key(journal.path))  # no job may write over the journal
         observers: list[Callable[[RawResponse], None]] = self._client._shared.setdefault(
             "observers", []
         )
@@ -541,8 +547,16 @@ class BatchRunner:
         batches meet this with ``a.jpg`` and ``a.png`` (both ``a.png`` out), manifests with two
         lines naming one output or two inputs of the same name in different folders.
         """
-        key = os.path.normcase(os.path.abspath(job.output))
+        key = _path_key(job.output)
         if key in self._claimed:
+            journal = self._journal
+            if journal is not None and key == _path_key(journal.path):
+                return ValidationError(
+                    f"{job.output} is this batch's journal: the image would replace the record "
+                    "that makes the batch resumable, so this job was not sent; give it another "
+                    "output",
+                    param="output",
+                )
             return ValidationError(
                 f"{job.output} is the output of an earlier job of this batch too: both would be "
                 "paid for and the later image would replace the earlier, so this job was not "

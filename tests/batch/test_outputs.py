@@ -103,3 +103,29 @@ async def test_two_jobs_writing_one_output_second_is_refused_unsent(
     assert outcomes[src / "a.jpg"].status == "succeeded"
     assert len(emu.charges_for()) == 2
     assert sorted(p.name for p in out.iterdir() if p.suffix == ".png") == ["a.png", "b.png"]
+
+
+async def test_a_job_cannot_write_over_the_batch_journal(make_emulator, tmp_path: Path) -> None:
+    """A manifest is data: a line whose output is the journal would replace the batch's record
+    with an image (and the run's later records would go to the replaced file). Refused unsent;
+    the journal stays a journal."""
+    from inpaint_async import ValidationError
+    from inpaint_async.batch import manifest_jobs, read_journal
+
+    (tmp_path / "a.png").write_bytes(PNG)
+    (tmp_path / "b.png").write_bytes(PNG)
+    manifest = tmp_path / "jobs.jsonl"
+    manifest.write_text(
+        '{"image": "a.png", "prompt": "x", "output": "journal.jsonl"}\n'
+        '{"image": "b.png", "prompt": "y"}\n'
+    )
+    out = tmp_path / "out"
+    journal = out / "journal.jsonl"
+    emu = await make_emulator()
+    async with InpaintClient(emu.api_key, base_url=emu.base_url) as client:
+        runner = client.batch(manifest_jobs(manifest, out_dir=out), journal=journal)
+        outcomes = [o async for o in runner]
+    (refused,) = [o for o in outcomes if o.status == "failed"]
+    assert isinstance(refused.error, ValidationError) and "journal" in str(refused.error)
+    assert len(emu.charges_for()) == 1
+    assert [e.state for e in read_journal(journal).values()] == ["succeeded"]
