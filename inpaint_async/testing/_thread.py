@@ -41,6 +41,17 @@ def emulator_in_thread(**settings: Any) -> Iterator[Emulator]:
         finally:
             asyncio.run_coroutine_threadsafe(emu.stop(), loop).result()
     finally:
+        # Requests still being answered when the block ends (a slow answer the client gave up
+        # on) are cancelled and let finish here, not destroyed pending with the loop.
+        asyncio.run_coroutine_threadsafe(_cancel_the_rest(), loop).result()
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         loop.close()
+
+
+async def _cancel_the_rest() -> None:
+    current = asyncio.current_task()
+    rest = [task for task in asyncio.all_tasks() if task is not current]
+    for task in rest:
+        task.cancel()
+    await asyncio.gather(*rest, return_exceptions=True)

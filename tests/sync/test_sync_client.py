@@ -73,6 +73,32 @@ def test_quickstart_in_a_plain_script(tmp_path: Path) -> None:
     assert proc.stdout.split() == ["EditResult", "True", "firered-image-edit"]
 
 
+def test_an_answer_still_pending_at_the_end_of_the_block_leaves_no_noise(tmp_path: Path) -> None:
+    """The client gave up on a slow answer (read timeout): leaving ``emulator_in_thread``
+    cancels the emulator's pending handler instead of destroying it with the loop, which
+    printed "Task was destroyed but it is pending!" on the way out."""
+    script = textwrap.dedent(
+        f"""
+        from inpaint_async import OutcomeUnknownError, SyncInpaintClient
+        from inpaint_async.testing import emulator_in_thread
+
+        with emulator_in_thread(latency=5) as emu:
+            with SyncInpaintClient(emu.api_key, base_url=emu.base_url, read_timeout=0.3) as c:
+                try:
+                    c.images.edit({str(tmp_path / "in.png")!r}, "add a red hat")
+                except OutcomeUnknownError:
+                    print("gave up")
+        """
+    )
+    (tmp_path / "in.png").write_bytes(PNG)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["gave", "up"]
+    assert "destroyed" not in proc.stderr, proc.stderr
+
+
 def test_same_resources_and_results(emu: Emulator) -> None:
     """Every resource answers with the async client's result types, and closing stops the thread."""
     before = _threads()
