@@ -445,17 +445,12 @@ class BatchRunner:
                 if self._stop.is_set():
                     break
                 jid, fingerprint = await self._job_id(job)
-                mismatch = self._mismatch(jid, fingerprint)
-                if mismatch is not None:
+                # Refused unsent: the journal knows this id for another job, or another job
+                # of this run writes its output (claimed here otherwise).
+                refusal = self._mismatch(jid, fingerprint) or self._claim_output(job)
+                if refusal is not None:
                     self._consumed += 1
-                    refused = JobOutcome(job, jid, "failed", error=mismatch, reason=str(mismatch))
-                    self._settle(refused, None)
-                    self._finish(outcomes, refused)
-                    continue
-                clash = self._claim_output(job)
-                if clash is not None:
-                    self._consumed += 1
-                    refused = JobOutcome(job, jid, "failed", error=clash, reason=str(clash))
+                    refused = JobOutcome(job, jid, "failed", error=refusal, reason=str(refusal))
                     self._settle(refused, None)
                     self._finish(outcomes, refused)
                     continue
