@@ -68,7 +68,8 @@ class _MultipartBody(aiohttp.payload.Payload):
     the closing boundary with the file's trailing CRLF: three writes for an edit. The part
     headers are aiohttp's (its ``content_disposition_header`` quotes the names), and a test
     compares the bytes with ``FormData``'s for the same boundary. Files stream from disk in
-    chunks (a path is reopened, a file object rewound, bytes written as slices of a view).
+    chunks (a path is reopened, a file object read at the part's offset without moving its
+    position, bytes written as slices of a view).
 
     A file that changed size since it was checked, vanished or cannot be read any more (a retry
     minutes later, another program rewriting it) would leave the body short of its
@@ -130,7 +131,7 @@ class _MultipartBody(aiohttp.payload.Payload):
                     fh.close()
 
     def _open(self, part: FilePart) -> IO[bytes] | None:
-        """The open file of ``part`` at its start, its size checked (``None`` for bytes)."""
+        """The file to read ``part`` from, a path's size checked (``None`` for bytes)."""
         if isinstance(part.source, bytes):
             return None
         problem = None
