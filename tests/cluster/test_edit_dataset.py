@@ -149,16 +149,37 @@ class CrashOnce(EditBatch):
     """Dies (os._exit) once, mid-batch, while other jobs of its batch are in flight."""
 
     marker: str = ""
+    journal: str = ""
 
     async def __call__(self, batch: Any) -> dict[str, list[Any]]:
         marker = Path(self.marker)
-        if "job-013" in list(batch["id"]) and not marker.exists():
+        ids = set(batch["id"])
+        if "job-013" in ids and not marker.exists():
             marker.write_text(str(os.getpid()))
             work = asyncio.ensure_future(super().__call__(batch))
-            await asyncio.sleep(1.0)  # some jobs done, others in flight
+            # Die once a job of this batch is journalled as done, others still in flight (a
+            # fixed sleep was not always long enough on a loaded machine: nothing was done yet).
+            for _ in range(600):
+                await asyncio.sleep(0.05)
+                if self._one_done(ids):
+                    break
             os._exit(1)
             await work  # pragma: no cover
         return await super().__call__(batch)
+
+    def _one_done(self, ids: set[str]) -> bool:
+        try:
+            lines = Path(self.journal).read_text().splitlines()
+        except OSError:
+            return False
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line being written
+            if record.get("state") == "succeeded" and record.get("job") in ids:
+                return True
+        return False
 
 
 async def test_a_worker_that_dies_mid_block_charges_no_job_twice(
@@ -170,8 +191,9 @@ async def test_a_worker_that_dies_mid_block_charges_no_job_twice(
     ray.cloudpickle.register_pickle_by_value(__import__(__name__, fromlist=["_"]))
     emu = await make_emulator(wallets={address(): 50}, latency=0.1)
     marker = tmp_path / "crashed"
-    CrashOnce.marker = str(marker)  # pickled by value with the class
     journal = tmp_path / "run.jsonl"
+    CrashOnce.marker = str(marker)  # pickled by value with the class
+    CrashOnce.journal = str(journal)
     ds = ray.data.from_items(rows(40), override_num_blocks=2)
     out = await collect(
         edit_dataset(
