@@ -19,6 +19,7 @@ __all__ = [
     "is_part_file_of",
     "open_regular",
     "open_regular_fd",
+    "open_regular_sized",
     "position_lock",
     "read_at",
     "read_fd",
@@ -49,14 +50,19 @@ def open_regular_fd(path: str | os.PathLike[str]) -> tuple[int, int]:
 def open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
     """Open a file for reading without ever blocking, and only if it is a regular file
     (see :func:`open_regular_fd`); the file object is blocking."""
-    fd, _ = open_regular_fd(path)
+    return open_regular_sized(path)[0]
+
+
+def open_regular_sized(path: str | os.PathLike[str]) -> tuple[IO[bytes], int]:
+    """:func:`open_regular`, with the size its ``fstat`` found: ``(file, size)``."""
+    fd, size = open_regular_fd(path)
     try:
         if _FLAGS & _NONBLOCK:
             os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
         raise
-    return os.fdopen(fd, "rb")
+    return os.fdopen(fd, "rb"), size
 
 
 def read_fd(fd: int, first: int, limit: int) -> bytes:

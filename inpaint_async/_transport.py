@@ -47,7 +47,7 @@ from ._exceptions import (
     ResponseTooLargeError,
     ValidationError,
 )
-from ._files import open_regular, read_at
+from ._files import open_regular_sized, read_at
 from ._network import NetworkOptions
 from ._wire import Body, BodyLimits, FilePart, RawResponse, Timeouts, encode_json
 
@@ -113,46 +113,45 @@ class _MultipartBody(aiohttp.payload.Payload):
 
     async def write_with_length(self, writer: Any, content_length: int | None) -> None:
         budget = [self._length if content_length is None else content_length]
-        sources: list[IO[bytes] | None] = []  # opened before the first write
+        sources: list[IO[bytes] | bytes] = []  # files opened before the first write
         try:
             for part in self._files:
                 sources.append(self._open(part))
-            for head, part, fh in zip(self._heads, self._files, sources, strict=True):
+            for head, part, source in zip(self._heads, self._files, sources, strict=True):
                 if not await _write_capped(writer, head, budget):
                     return
-                if isinstance(part.source, bytes):
-                    await _write_bytes(writer, part.source, budget)
-                elif fh is None or not await self._write_file(writer, part, fh, budget):
+                if isinstance(source, bytes):
+                    await _write_bytes(writer, source, budget)
+                elif not await self._write_file(writer, part, source, budget):
                     return
             await _write_capped(writer, self._tail, budget)
         finally:
-            for part, fh in zip(self._files, sources, strict=False):
-                if fh is not None and isinstance(part.source, Path):
-                    fh.close()
+            for part, source in zip(self._files, sources, strict=False):
+                if isinstance(part.source, Path) and not isinstance(source, bytes):
+                    source.close()
 
-    def _open(self, part: FilePart) -> IO[bytes] | None:
-        """The file to read ``part`` from, a path's size checked (``None`` for bytes)."""
-        if isinstance(part.source, bytes):
-            return None
-        problem = None
+    def _open(self, part: FilePart) -> IO[bytes] | bytes:
+        """What to read ``part`` from: its bytes, or a file (a path's size checked)."""
+        source = part.source
+        if isinstance(source, bytes):
+            return source
         try:
-            if isinstance(part.source, Path):
-                fh = open_regular(part.source)
-                size = os.fstat(fh.fileno()).st_size
-                if size == part.size:
-                    return fh
-                fh.close()
-                problem = f"it was {part.size:,} bytes when it was checked and is {size:,} now"
-            else:
+            if not isinstance(source, Path):
                 # Read at the part's offset (its position is never relied on); a caller's
                 # read-write file's pending writes first reach the descriptor read from.
-                flush = getattr(part.source, "flush", None)
+                flush = getattr(source, "flush", None)
                 if flush is not None:
                     flush()
-                return part.source
+                return source
+            fh, size = open_regular_sized(source)
         except (OSError, ValueError) as exc:  # ValueError: a file object closed since
-            problem = f"it cannot be read any more ({_reason(exc)})"
-        raise self._fail(part, problem)
+            raise self._fail(part, f"it cannot be read any more ({_reason(exc)})") from None
+        if size != part.size:
+            fh.close()
+            raise self._fail(
+                part, f"it was {part.size:,} bytes when it was checked and is {size:,} now"
+            )
+        return fh
 
     async def _write_file(
         self, writer: Any, part: FilePart, fh: IO[bytes], budget: list[int]
@@ -163,21 +162,20 @@ class _MultipartBody(aiohttp.payload.Payload):
         # (tens of microseconds); big files are read in chunks off the event loop.
         inline = part.size <= _INLINE_READ
         remaining = part.size
-        offset = 0 if isinstance(part.source, Path) else part.start
+        offset = part.start  # 0 for a path
         while remaining > 0:
             n = remaining if inline else min(_CHUNK, remaining)
-            problem = None
             try:
                 if inline:
                     chunk = read_at(fh, offset, n)
                 else:
                     chunk = await loop.run_in_executor(None, read_at, fh, offset, n)
             except (OSError, ValueError) as exc:
-                problem = f"reading it failed ({_reason(exc)})"
-            if problem is None and not chunk:
-                problem = f"it ended after {part.size - remaining:,} of {part.size:,} bytes"
-            if problem is not None:
-                raise self._fail(part, problem)
+                raise self._fail(part, f"reading it failed ({_reason(exc)})") from None
+            if not chunk:
+                raise self._fail(
+                    part, f"it ended after {part.size - remaining:,} of {part.size:,} bytes"
+                )
             remaining -= len(chunk)
             offset += len(chunk)
             if not await _write_capped(writer, chunk, budget):
